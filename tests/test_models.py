@@ -1,0 +1,179 @@
+"""Bundled architectures, shipped weights against their bars, and the user-model loader."""
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from xai_core.data.synthetic import CLASSES
+from xai_core.errors import ModelSpecError
+from xai_core.models.base import VideoModel
+from xai_core.models.loader import load_model
+from xai_core.models.registry import bundled, bundled_names
+
+ARCHS = bundled_names()
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_architecture_contract(name):
+    torch.manual_seed(0)
+    net = bundled(name).factory(len(CLASSES)).eval()
+    x = torch.randn(2, 3, 16, 64, 64)                              # (N, C, T, H, W)
+    seen = {}
+    layer = net.get_submodule(net.cam_layer)
+    handle = layer.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    with torch.no_grad():
+        out = net(x)
+    handle.remove()
+    assert out.shape == (2, len(CLASSES))
+    assert len(seen["shape"]) == 5 and seen["shape"][0] == 2       # (N, C', T', H', W')
+
+
+def test_frame_pooling_model_cannot_see_order():
+    torch.manual_seed(0)
+    net = bundled("frame2d_pool").factory(len(CLASSES)).eval()
+    x = torch.randn(1, 3, 16, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net(x.flip(2)), atol=1e-5, rtol=1e-5)
+    lstm = bundled("cnn_lstm").factory(len(CLASSES)).eval()
+    with torch.no_grad():
+        assert not torch.allclose(lstm(x), lstm(x.flip(2)), atol=1e-5)
+
+
+# ------------------------------------------------------------------ the shipped weights
+
+BARS = {"c3d_small": 0.95, "r2plus1d_small": 0.95, "cnn_lstm": 0.90}
+
+
+@pytest.fixture(scope="module")
+def test_clips():
+    from xai_core.data.synthetic import make_dataset
+    from xai_core.models.train import TEST_SEED
+    return make_dataset(300, TEST_SEED)
+
+
+def _predict(name, data):
+    from xai_core.models.train import batches
+    model = load_model(name)
+    preds = []
+    with torch.no_grad():
+        for x, _ in batches(data.clips, data.labels, 50, np.random.default_rng(0), augment=False):
+            preds.append(model(x).argmax(1))
+    return torch.cat(preds).numpy()
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_shipped_weights_are_small_and_carry_metadata(name):
+    entry = bundled(name)
+    assert entry.weights.exists(), f"run: python -m xai_core train --model {name}"
+    assert entry.weights.stat().st_size <= 5 * 2**20
+    model = load_model(name)
+    assert isinstance(model, VideoModel) and model.class_names == list(CLASSES)
+    assert not model.training
+    assert entry.checkpoints.exists()
+
+
+@pytest.mark.parametrize("name", sorted(BARS))
+def test_shipped_accuracy_bars(name, test_clips):
+    acc = (_predict(name, test_clips) == test_clips.labels).mean()
+    assert acc >= BARS[name], f"{name}: {acc:.3f} < {BARS[name]}"
+
+
+def test_frame_pooling_bars(test_clips):
+    """frame2d_pool: good on appearance, chance on the reversed-order pair (it cannot see order)."""
+    pred, y = _predict("frame2d_pool", test_clips), test_clips.labels
+    appearance = np.isin(y, [CLASSES.index("hold_red"), CLASSES.index("hold_blue")])
+    reversed_pair = np.isin(y, [CLASSES.index("sit_down"), CLASSES.index("stand_up")])
+    assert (pred[appearance] == y[appearance]).mean() >= 0.90
+    assert (pred[reversed_pair] == y[reversed_pair]).mean() <= 0.65
+
+
+# ------------------------------------------------------------------------- user models
+
+
+def _tiny_spec(tmp_path, weights_name="w.safetensors", **over):
+    torch.manual_seed(0)
+    import torchvision
+    net = torchvision.models.video.r3d_18(num_classes=3)
+    path = tmp_path / weights_name
+    if path.suffix == ".safetensors":
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    else:
+        torch.save(net.state_dict(), path)
+    spec = {"name": "my_r3d", "factory": "torchvision.models.video:r3d_18", "kwargs": {"num_classes": 3},
+            "weights": weights_name, "class_names": ["a", "b", "c"],
+            "input": {"frames": 8, "height": 64, "width": 64, "mean": [0.43, 0.39, 0.37],
+                      "std": [0.22, 0.22, 0.21]}}
+    spec.update(over)
+    return spec, net
+
+
+@pytest.mark.parametrize("weights_name", ["w.safetensors", "w.pt"])
+def test_user_model_from_yaml_matches_the_original(tmp_path, weights_name):
+    spec, net = _tiny_spec(tmp_path, weights_name)
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(spec))
+    model = load_model(tmp_path / "model.yaml")
+    assert model.name == "my_r3d" and model.class_names == ["a", "b", "c"]
+    assert model.info.cam_layer == "layer4" and model.spec.frames == 8
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net.eval()(x))
+
+
+@pytest.mark.parametrize("arch", ["mc3_18", "r2plus1d_18", "s3d", "mvit_v1_b", "swin3d_t"])
+def test_torchvision_video_architectures_load(tmp_path, arch):
+    import torchvision
+    torch.manual_seed(0)
+    net = getattr(torchvision.models.video, arch)(num_classes=4)
+    torch.save(net.state_dict(), tmp_path / "w.pth")
+    spec = {"factory": f"torchvision.models.video:{arch}", "kwargs": {"num_classes": 4},
+            "weights": str(tmp_path / "w.pth"), "class_names": list("abcd"),
+            "input": {"frames": 16, "size": 224, "mean": [0.45] * 3, "std": [0.225] * 3}}
+    model = load_model(spec)
+    for (k, a), b in zip(model.net.state_dict().items(), net.state_dict().values()):
+        assert torch.equal(a, b), k
+    if arch in ("mc3_18", "r2plus1d_18"):
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 8, 64, 64)).shape == (1, 4)
+
+
+def test_mismatched_state_dict_names_the_keys(tmp_path):
+    spec, net = _tiny_spec(tmp_path)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(ModelSpecError, match=r"missing keys: fc\.weight.*unexpected keys: extra\.weight"):
+        load_model({**spec, "weights": str(tmp_path / "bad.safetensors")})
+
+
+def test_pickled_model_is_refused_not_unpickled(tmp_path):
+    spec, net = _tiny_spec(tmp_path)
+    torch.save(net, tmp_path / "whole_model.pt")                # a pickled module, not a state dict
+    with pytest.raises(ModelSpecError, match="weights_only=True"):
+        load_model({**spec, "weights": str(tmp_path / "whole_model.pt")})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"colour": 1}, r"unknown key\(s\) \['colour'\]"),
+    ({"factory": "nope.nowhere:f"}, "cannot import module 'nope.nowhere'"),
+    ({"factory": "torchvision.models.video:r4d"}, "has no 'r4d'"),
+    ({"class_names": ["a", "b"]}, "3 outputs but 2 class names"),
+    ({"weights": "missing.safetensors"}, "not found"),
+    ({"input": {"frames": 0, "size": 64}}, "'frames' must be a positive integer"),
+    ({"cam_layer": "layer9"}, "'cam_layer' 'layer9' is not a module"),
+])
+def test_bad_specs_name_the_key(tmp_path, change, message):
+    spec, _ = _tiny_spec(tmp_path)
+    spec.update(change)
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ModelSpecError, match=message) as err:
+        load_model(tmp_path / "m.yaml")
+    assert "m.yaml" in str(err.value)
+
+
+def test_broken_yaml_and_unknown_bundled_name(tmp_path):
+    (tmp_path / "broken.yaml").write_text("factory: [unclosed\n")
+    with pytest.raises(ModelSpecError, match="broken.yaml: not valid YAML"):
+        load_model(tmp_path / "broken.yaml")
+    with pytest.raises(ModelSpecError, match="unknown model 'c4d'"):
+        load_model("c4d")

@@ -1,0 +1,265 @@
+"""Rendering: colour scales, overlays, the tube and its path, curves, videos, PNGs."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from xai_core.errors import XaiError
+from xai_core.relevance.explanation import Explanation
+from xai_core.render import (colorize, curve_figure, curve_png, frame_strip, normalise, overlay,
+                             overlay_video, relevance_path, render_tube, robust_scale, save_png,
+                             shared_scale, to_png, tube_image, write_outputs, write_video)
+from xai_core.spec import InputSpec
+from xai_core.video.clip import from_frames
+
+T, H, W = 16, 64, 64
+
+
+def _frames(T=T, h=96, w=128, seed=0):
+    """Smooth random frames (T, h, w, 3) uint8 at a display size unlike the model grid."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (T, 6, 8, 3)).astype(np.uint8)
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in small])
+
+
+def _moving_blob(T=T, start=8, step=3, y=32, r=3):
+    """One hot blob per frame whose centre moves `step` pixels per frame along x."""
+    rel = np.zeros((T, H, W), np.float32)
+    centres = []
+    for t in range(T):
+        cx = start + step * t
+        rel[t, y - r:y + r, cx - r:cx + r] = 1.0
+        centres.append((cx, y))                # pixel-centre coordinates of the blob's middle
+    return rel, np.array(centres, float)
+
+
+# ------------------------------------------------------------------------------ colour scale
+
+
+def test_normalise_ranges_and_sign():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(T, H, W)).astype(np.float32)
+    pos, sig, ab = normalise(r, "positive"), normalise(r, "signed"), normalise(r, "absolute")
+    assert pos.min() >= 0 and pos.max() <= 1 and pos.dtype == np.float32
+    assert sig.min() >= -1 and sig.max() <= 1
+    assert np.array_equal(np.sign(sig), np.sign(r))          # signed keeps every sign
+    assert np.all(pos[r <= 0] == 0)
+    np.testing.assert_allclose(ab, np.abs(sig))              # same |r| scale for both
+
+
+def test_shared_scale_with_one_clip_is_the_clips_own_scale():
+    r = np.random.default_rng(1).normal(size=(T, H, W)).astype(np.float32)
+    for mode in ("positive", "signed", "absolute"):
+        s = shared_scale([r], mode)
+        assert s == robust_scale(r, mode)
+        np.testing.assert_array_equal(normalise(r, mode, scale=s), normalise(r, mode))
+
+
+def test_shared_scale_gives_equal_colours_for_equal_values():
+    a = np.random.default_rng(2).random((T, H, W)).astype(np.float32)
+    b = 3 * a
+    s = shared_scale([a, b])
+    np.testing.assert_allclose(normalise(b, scale=s)[b < s], 3 * normalise(a, scale=s)[b < s], rtol=1e-5)
+    assert robust_scale(a) < s < robust_scale(b) + 1e-6
+
+
+def test_one_hot_voxel_does_not_wash_out_the_rest():
+    r = np.random.default_rng(3).random((T, H, W)).astype(np.float32)
+    r[5, 10, 10] = 1e4
+    v = normalise(r)
+    assert 0.4 < np.median(v) < 0.6                          # a max scale would give ~5e-5
+    assert v[5, 10, 10] == 1.0
+
+
+def test_no_relevance_normalises_to_zero():
+    assert not normalise(np.zeros((T, H, W))).any()
+    assert not normalise(-np.ones((T, H, W)), "positive").any()
+
+
+def test_colorize_maps_into_rgb():
+    rgb = colorize(np.linspace(-1, 1, 11), "signed")
+    assert rgb.shape == (11, 3) and rgb.dtype == np.uint8
+    assert rgb[-1, 0] > rgb[-1, 2] and rgb[0, 2] > rgb[0, 0]   # red for, blue against
+
+
+# ---------------------------------------------------------------------------------- overlay
+
+
+def test_overlay_shape_and_zero_relevance_is_the_frame():
+    frames = _frames()
+    out = overlay(frames, np.zeros((T, H, W), np.float32))
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, frames)
+
+
+def test_overlay_leaves_low_relevance_areas_untouched():
+    frames = _frames()
+    rel, _ = _moving_blob(step=0, start=12, y=12)            # a blob in the top-left corner
+    for mode, contour in (("positive", None), ("signed", 0.5)):
+        out = overlay(frames, rel, mode=mode, contour=contour)
+        np.testing.assert_array_equal(out[:, 48:, 64:], frames[:, 48:, 64:])   # far from the blob
+        assert np.abs(out[:, 18, 24].astype(int) - frames[:, 18, 24]).max() > 20  # on the blob
+
+
+def test_overlay_rejects_mismatched_frames():
+    with pytest.raises(ValueError, match="T=16"):
+        overlay(_frames(), np.zeros((8, H, W)))
+
+
+# ------------------------------------------------------------------------------------- tube
+
+
+def test_tube_image_size_and_content():
+    frames = _frames(h=256, w=256)
+    rel, _ = _moving_blob()
+    image = tube_image(frames, rel, width=900, title="test")
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[1] == 900
+    assert 200 < image.shape[0] < 600
+    assert image.std() > 20                                   # not blank
+
+
+def test_relevance_path_finds_the_blob_centre():
+    rel, centres = _moving_blob()
+    np.testing.assert_allclose(relevance_path(rel), centres, atol=1e-6)
+    assert np.abs(relevance_path(rel, how="peak") - centres).max() <= 3     # a pixel of the blob
+    rel[4] = 0
+    assert np.isnan(relevance_path(rel)[4]).all()
+
+
+def _tile_fraction(tube, points):
+    """Invert each shown frame's shear: canvas points -> (x, y) as fractions of the frame."""
+    out = []
+    for (tl, tr, br, bl), p in zip(tube.corners, points):
+        basis = np.stack([tr - tl, bl - tl], 1)               # columns: frame x and y axes
+        out.append(np.linalg.solve(basis, p - tl))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("step, front", [(3, "last"), (-3, "last"), (3, "first")])
+def test_tube_path_passes_through_the_relevance_peaks(step, front):
+    rel, centres = _moving_blob(start=8 if step > 0 else 56, step=step)
+    tube = render_tube(_frames(), rel, front=front)
+    assert tube.indices == list(range(T))
+    assert not np.isnan(tube.path).any()
+    frac = _tile_fraction(tube, tube.path)                   # (T, 2) in [0, 1]
+    np.testing.assert_allclose(frac, centres / [W, H], atol=0.02)
+    assert np.all(np.sign(np.diff(frac[:, 0])) == np.sign(step))   # the path moves with the blob
+
+
+def test_tube_subsamples_long_clips_and_keeps_key_frames():
+    rel, _ = _moving_blob(T=40, start=4, step=1)
+    rel[23] *= 5                                              # a frame that must be shown
+    tube = render_tube(_frames(T=40), rel, max_frames=12, key_frames=[23, 37])
+    assert len(tube.indices) <= 12 and {23, 37} <= set(tube.indices)
+    assert tube.indices == sorted(tube.indices) and tube.key_frames == [23, 37]
+    assert tube.corners.shape == (len(tube.indices), 4, 2) and tube.path.shape == (len(tube.indices), 2)
+
+
+def test_tube_without_relevance_has_no_path():
+    tube = render_tube(_frames(T=6), np.zeros((6, H, W), np.float32))
+    assert np.isnan(tube.path).all() and tube.key_frames == []
+
+
+# ------------------------------------------------------------------------------------ curve
+
+
+def _curves():
+    rel, _ = _moving_blob()
+    rel *= np.linspace(0.2, 2.0, T)[:, None, None]
+    from xai_core.relevance.temporal import temporal_curve
+    return {"rising": temporal_curve(rel), "falling": temporal_curve(rel[::-1])}
+
+
+def test_curve_png_decodes():
+    curves = _curves()
+    for c in (curves, curves["rising"]):
+        png = curve_png(c, thumbnails=_frames(), title="curve")
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[1] == 900 and image.std() > 5
+
+
+def test_curve_figure_has_one_trace_per_curve():
+    curves = _curves()
+    fig = curve_figure(curves, key_frames=[3, 9], thumbnails=_frames())
+    assert len(fig.data) == len(curves)
+    assert [t.name for t in fig.data] == list(curves)
+    assert len(fig.layout.images) == 2                      # a thumbnail per key frame
+    assert len(curve_figure(curves["rising"]).data) == 1
+
+
+def test_curves_must_share_a_length():
+    with pytest.raises(ValueError, match="same length"):
+        curve_png({"a": np.ones(4), "b": np.ones(5)})
+
+
+# ------------------------------------------------------------------------------------ video
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mp4"])
+def test_write_video_reads_back(tmp_path, suffix):
+    frames = _frames(T=12, h=64, w=64)
+    path = write_video(tmp_path / f"clip{suffix}", frames, fps=8)
+    cap = cv2.VideoCapture(str(path))
+    read = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        read.append(f)
+    cap.release()
+    assert len(read) == 12
+    assert read[0].shape == (256, 256, 3)                     # 64 px grown 4x, whole pixels
+
+
+def test_write_video_makes_even_sizes_and_overlays(tmp_path):
+    frames = _frames(T=4, h=135, w=241)
+    path = overlay_video(tmp_path / "odd.mp4", frames, np.random.default_rng(0).random((4, H, W)))
+    cap = cv2.VideoCapture(str(path))
+    w, h = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    assert (h % 2, w % 2) == (0, 0) and min(h, w) >= 256
+
+
+def test_webm_falls_back_to_opencv_without_pyav(tmp_path, monkeypatch):
+    from xai_core.render import video
+
+    def broken(*args):
+        raise ImportError("no av")
+    monkeypatch.setattr(video, "_write_av", broken)
+    path = write_video(tmp_path / "clip.webm", _frames(T=3, h=64, w=64))
+    cap = cv2.VideoCapture(str(path))
+    assert cap.read()[0] and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 256
+    with pytest.raises(XaiError, match="no av"):
+        write_video(tmp_path / "clip.mp4", _frames(T=3))
+
+
+def test_write_video_rejects_unknown_suffix(tmp_path):
+    with pytest.raises(XaiError, match=".avi"):
+        write_video(tmp_path / "clip.avi", _frames(T=2))
+
+
+# ---------------------------------------------------------------------------- png and export
+
+
+def test_png_round_trip_keeps_rgb(tmp_path):
+    image = _frames(T=1)[0]
+    decoded = cv2.imdecode(np.frombuffer(to_png(image), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(decoded, image)
+    assert save_png(tmp_path / "a" / "x.png", image).read_bytes() == to_png(image)
+
+
+def test_frame_strip_shows_the_chosen_frames():
+    rel, _ = _moving_blob()
+    strip = frame_strip(_frames(), rel, [0, 5, 10], height=96)
+    assert strip.dtype == np.uint8 and strip.shape[0] > 96 and strip.shape[1] > 3 * 128
+
+
+def test_write_outputs_for_an_explanation(tmp_path):
+    spec = InputSpec(frames=T, height=H, width=W, mean=(0.5,) * 3, std=(0.25,) * 3)
+    model_frames = _frames(h=H, w=W)
+    clip = from_frames(model_frames, spec, display=_frames(h=128, w=128))
+    rel, _ = _moving_blob()
+    exp = Explanation(rel, 1, np.array([0.3, 0.7]), ["a", "b"], "saliency", "toy", clip=clip)
+    paths = write_outputs(exp, tmp_path)
+    assert {p.name for p in paths.values()} == {"tube.png", "curve.png", "overlay.webm"}
+    assert all(p.stat().st_size > 0 for p in paths.values())

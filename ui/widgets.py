@@ -1,0 +1,79 @@
+"""Widgets that return values (`*_ui`), shared by the pages."""
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import xai_core
+from xai_core import XaiError
+from xai_core.models.registry import bundled_names
+
+from . import cache
+from .samples import list_samples
+
+VIDEO_TYPES = ["mp4", "mkv", "webm", "avi", "gif", "mov", "m4v", "mpg", "mpeg", "ogv"]
+UPLOAD = "Upload a video…"
+
+
+def model_ui(label: str = "Model", key: str = "model", names: list[str] | None = None):
+    """Pick a bundled model; returns the loaded VideoModel (cached) or None with a message."""
+    names = names or bundled_names()
+    name = st.selectbox(label, names, key=key)
+    try:
+        return cache.get_model(name)
+    except XaiError as e:
+        st.error(str(e))
+        return None
+
+
+def method_ui(methods=None, key: str = "method", default: str = "grad_cam") -> str:
+    """Pick an attribution method from the registry (label and cost shown)."""
+    infos = methods or xai_core.list_methods()
+    names = [m.name for m in infos]
+    by_name = {m.name: m for m in infos}
+    return st.selectbox("Method", names, index=names.index(default) if default in names else 0, key=key,
+                        format_func=lambda n: f"{by_name[n].label} · {by_name[n].cost}",
+                        help="\n\n".join(f"**{m.label}** — {m.description}" for m in infos))
+
+
+def clip_ui(spec, key: str = "clip"):
+    """Pick a sample clip or upload one; returns (Clip or None, Sample or None)."""
+    samples = list_samples()
+    labels = [s.label for s in samples] + [UPLOAD]
+    choice = st.selectbox("Clip", labels, key=key)
+    spec_json = json.dumps(spec.to_dict())
+    try:
+        if choice == UPLOAD:
+            limit = st.get_option("server.maxUploadSize")
+            up = st.file_uploader(f"Video file (up to {limit} MB)", type=VIDEO_TYPES, key=f"{key}_upload")
+            if up is None:
+                st.info(f"Choose a video file: {', '.join(VIDEO_TYPES)}; up to {limit} MB.")
+                return None, None
+            return cache.get_upload_clip(up.getvalue(), up.name, spec_json), None
+        sample = samples[labels.index(choice)]
+        return cache.get_clip(str(sample.path), sample.path.stat().st_mtime, spec_json), sample
+    except XaiError as e:
+        st.error(f"This video cannot be used: {e}")
+        return None, None
+
+
+def target_ui(class_names: list[str], key: str = "target"):
+    """Which class to explain: the prediction (None) or a chosen class."""
+    options = [None] + list(class_names)
+    return st.selectbox("Explain the class", options, key=key,
+                        format_func=lambda c: "the predicted class" if c is None else c)
+
+
+def probabilities_figure(probabilities, class_names, top: int = 5, highlight: int | None = None):
+    """Horizontal bars of the top-k class probabilities."""
+    order = list(reversed(sorted(range(len(probabilities)), key=lambda i: probabilities[i])[-top:]))
+    colours = ["#0f8b8d" if i == highlight else "#9bb7c4" for i in order]
+    fig = go.Figure(go.Bar(x=[float(probabilities[i]) for i in order], y=[class_names[i] for i in order],
+                           orientation="h", marker_color=colours,
+                           text=[f"{probabilities[i]:.0%}" for i in order], textposition="auto"))
+    fig.update_layout(height=40 + 32 * len(order), margin=dict(l=0, r=10, t=10, b=0),
+                      xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"),
+                      plot_bgcolor="white")
+    return fig

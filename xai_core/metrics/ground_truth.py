@@ -1,0 +1,40 @@
+"""Scores against the procedural data set's ground truth: is the relevance where the evidence is?"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow a (T, H, W) mask by `pixels` in space (not in time)."""
+    if pixels <= 0:
+        return mask.astype(bool)
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in mask]).astype(bool)
+
+
+def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int = 2) -> bool:
+    """Pointing game: does the most relevant voxel fall in the evidence (grown by `tolerance` px)?
+
+    A map with no positive relevance, or a flat one, points nowhere and misses.
+    """
+    r = np.asarray(relevance, np.float64)
+    if r.max() <= 0 or r.max() == r.min():
+        return False
+    t, y, x = np.unravel_index(int(np.argmax(r)), r.shape)
+    return bool(dilate(mask[t:t + 1], tolerance)[0, y, x])
+
+
+def energy_inside(relevance: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the positive relevance that lies inside the evidence mask (0 when there is none)."""
+    r = np.clip(np.asarray(relevance, np.float64), 0, None)
+    total = r.sum()
+    return float(r[mask].sum() / total) if total > 0 else 0.0
+
+
+def temporal_hit(relevance: np.ndarray, mask: np.ndarray) -> bool:
+    """Does the frame with the most positive relevance hold evidence?"""
+    per_frame = np.clip(np.asarray(relevance, np.float64), 0, None).reshape(len(relevance), -1).sum(1)
+    if per_frame.max() <= 0:
+        return False
+    return bool(mask[int(np.argmax(per_frame))].any())

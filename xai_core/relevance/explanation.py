@@ -1,0 +1,72 @@
+"""explain(): one clip, one model, one method -> an Explanation with probabilities and timings."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..methods.registry import get_method, run_method
+from ..video.clip import Clip
+from .temporal import key_frames, temporal_curve
+
+
+@dataclass
+class Explanation:
+    """Relevance (T, H, W) float32 on the model's input grid, signed: > 0 is evidence for target."""
+
+    relevance: np.ndarray
+    target: int
+    probabilities: np.ndarray            # (K,) softmax over the model's classes
+    class_names: list[str]
+    method: str
+    model: str
+    options: dict = field(default_factory=dict)
+    timings_ms: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)   # e.g. completeness_gap for complete methods
+    clip: Clip | None = field(default=None, repr=False)
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def target_label(self) -> str:
+        return self.class_names[self.target]
+
+    @property
+    def predicted_label(self) -> str:
+        return self.class_names[self.predicted]
+
+    @property
+    def curve(self) -> np.ndarray:
+        """Per-frame share of the positive relevance, (T,)."""
+        return temporal_curve(self.relevance)
+
+    def key_frames(self, k: int = 3) -> list[int]:
+        return key_frames(self.curve, k)
+
+
+def explain(model, clip: Clip, method: str, target: int | str | None = None, **options) -> Explanation:
+    """Explain `model`'s decision on `clip` with `method`; target defaults to the prediction."""
+    info = get_method(method)
+    device = next(model.parameters()).device
+    video = clip.tensor.unsqueeze(0).to(device)                   # (1, C, T, H, W)
+    timings = {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        logits = model(video)                                     # (1, K)
+    probabilities = torch.softmax(logits.float(), 1)[0].cpu().numpy()
+    timings["forward"] = (time.perf_counter() - t0) * 1000
+    index = int(probabilities.argmax()) if target is None else model.target_index(target)
+    t0 = time.perf_counter()
+    relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
+    timings["explain"] = (time.perf_counter() - t0) * 1000
+    extras = {}
+    if info.complete:
+        from ..metrics.faithfulness import completeness_gap
+        extras["completeness_gap"] = completeness_gap(model, video, index, relevance[0],
+                                                      options.get("baseline", 0.0))
+    return Explanation(relevance[0].detach().float().cpu().numpy(), index, probabilities,
+                       list(model.class_names), method, model.name, dict(options), timings, extras, clip)

@@ -1,0 +1,20 @@
+"""Rendering: overlays, the staggered-frame tube, temporal curves, videos and PNG exports.
+
+Every function takes plain arrays first: frames (T, h, w, 3) uint8 RGB at display resolution
+and relevance (T, H, W) float on the model grid (resized onto the frames, same field of view).
+"""
+from .colormap import colorbar, colorize, lut, normalise, robust_scale, shared_scale
+from .curve import curve_figure, curve_png, default_key_frames
+from .export import explanation_title, write_outputs
+from .overlay import overlay
+from .png import save_png, to_png
+from .strip import frame_strip
+from .tube import Tube, relevance_path, render_tube, tube_image
+from .video import overlay_video, write_video
+
+__all__ = [
+    "colorbar", "colorize", "lut", "normalise", "robust_scale", "shared_scale",
+    "curve_figure", "curve_png", "default_key_frames", "explanation_title", "write_outputs",
+    "overlay", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
+    "tube_image", "overlay_video", "write_video",
+]

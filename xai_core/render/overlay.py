@@ -1,0 +1,60 @@
+"""Heat-map overlays: relevance blended onto the frames, opaque only where relevance is high.
+
+The opacity of the heat grows with |relevance| (zero below `floor`), so an operator still sees
+the frame clearly wherever the model did not look.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .colormap import colorize, normalise
+from .resample import check_pair, resize_volume
+
+
+def heat_alpha(values: np.ndarray, alpha: float = 0.65, floor: float = 0.1) -> np.ndarray:
+    """Per-pixel opacity (...,) float32 in [0, alpha] from normalised values: 0 up to `floor`."""
+    m = np.abs(np.asarray(values, np.float32))
+    ramp = np.clip((m - floor) / max(1e-6, 1.0 - floor), 0.0, 1.0)
+    return (alpha * ramp).astype(np.float32)
+
+
+def blend(frames: np.ndarray, values: np.ndarray, mode: str = "positive", alpha: float = 0.65,
+          floor: float = 0.1, cmap: str | None = None) -> np.ndarray:
+    """Frames (..., h, w, 3) uint8 and normalised values (..., h, w) on the same grid -> uint8."""
+    a = heat_alpha(values, alpha, floor)[..., None]                       # (..., h, w, 1)
+    heat = colorize(values, mode, cmap).astype(np.float32)                # (..., h, w, 3)
+    f = frames.astype(np.float32)
+    return np.clip(f + a * (heat - f) + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_contours(frames: np.ndarray, values: np.ndarray, level: float,
+                  colour: tuple = (255, 255, 255), thickness: int | None = None) -> np.ndarray:
+    """Frames with the outline of the region where |values| >= level drawn on each (a copy)."""
+    out = frames.copy()
+    T, h, w = values.shape
+    thick = thickness or max(1, round(min(h, w) / 180))
+    for t in range(T):
+        mask = (np.abs(values[t]) >= level).astype(np.uint8)              # (h, w)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out[t], contours, -1, colour, thick, cv2.LINE_AA)
+    return out
+
+
+def overlay(frames: np.ndarray, relevance: np.ndarray, alpha: float = 0.65, mode: str = "positive",
+            scale: float | None = None, percentile: float = 99.5, cmap: str | None = None,
+            floor: float = 0.1, contour: float | None = None) -> np.ndarray:
+    """Relevance drawn over the frames as a light heat map: (T, h, w, 3) uint8.
+
+    frames     (T, h, w, 3) uint8 RGB at any resolution; relevance (T, H, W) is resized onto it
+    alpha      opacity of the heat at full relevance (it fades to 0 at `floor`)
+    mode       "positive" (evidence for), "signed" (red for, blue against) or "absolute"
+    scale      the relevance that maps to full colour (shared_scale() to compare explanations)
+    contour    if set, outline the region whose normalised |relevance| >= contour (e.g. 0.5)
+    """
+    frames = np.asarray(frames)
+    check_pair(frames, np.asarray(relevance))
+    T, h, w, _ = frames.shape
+    values = resize_volume(normalise(relevance, mode, scale, percentile), (h, w))   # (T, h, w)
+    out = blend(frames, values, mode, alpha, floor, cmap)
+    return out if contour is None else draw_contours(out, values, contour)

@@ -1,0 +1,8 @@
+"""Video input: decode any OpenCV-readable file, sample it to a model's input spec, slide windows."""
+from .clip import Clip, from_frames, to_tensor
+from .decode import VideoInfo, probe
+from .sample import clip_from_array, load_video, sample_indices
+from .windows import iter_windows, window_starts
+
+__all__ = ["Clip", "VideoInfo", "clip_from_array", "from_frames", "iter_windows", "load_video",
+           "probe", "sample_indices", "to_tensor", "window_starts"]
