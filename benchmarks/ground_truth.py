@@ -4,7 +4,8 @@
 
 For each clip the method explains the TRUE class; the score asks whether the relevance sits in the
 clip's evidence mask (the voxels that decide the class):
-- pointing: the most relevant voxel lies in the mask (grown by 2 px in space)
+- pointing: the most relevant voxel lies in the mask (grown in space by the usual 15 px at 224 px,
+  scaled to the frame: 4 px at 64 px)
 - energy: share of positive relevance inside the mask (a uniform map scores the mask's volume share)
 - when: the frame with the most positive relevance holds evidence
 Writes docs/ground_truth.md (between markers) and prints the table.
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from xai_core.data.synthetic import make_dataset  # noqa: E402
 from xai_core.methods.registry import list_methods, run_method  # noqa: E402
-from xai_core.metrics.ground_truth import energy_inside, pointing_hit, temporal_hit  # noqa: E402
+from xai_core.metrics.ground_truth import energy_inside, pointing_hit, pointing_tolerance, temporal_hit  # noqa: E402
 from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.models.train import GT_SEED, batches  # noqa: E402
@@ -36,8 +37,9 @@ def score(model, method: str, data, batch: int) -> dict:
     hits, energy, when, seconds = [], [], [], 0.0
     for start, (x, y) in zip(range(0, len(data.labels), batch),
                              batches(data.clips, data.labels, batch, np.random.default_rng(0), augment=False)):
+        device = next(model.parameters()).device
         t0 = time.perf_counter()
-        rel = run_method(method, model, x, y).detach().numpy()            # (n, T, H, W)
+        rel = run_method(method, model, x.to(device), y.to(device)).detach().cpu().numpy()  # (n, T, H, W)
         seconds += time.perf_counter() - t0
         for r, m in zip(rel, data.masks[start:start + len(y)]):
             hits.append(pointing_hit(r, m))
@@ -51,6 +53,12 @@ def score(model, method: str, data, batch: int) -> dict:
     return out
 
 
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100)
@@ -58,13 +66,14 @@ def main():
     ap.add_argument("--methods", nargs="*", default=[m.name for m in list_methods()])
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "docs" / "ground_truth.md"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the scores do not depend on it)")
     a = ap.parse_args()
     torch.manual_seed(0)
     data = make_dataset(a.n, GT_SEED)
     uniform = float(np.mean([m.mean() for m in data.masks]))
     rows = []
     for name in a.models:
-        model = load_model(name)
+        model = load_model(name, device=a.device)
         for method in a.methods:
             s = score(model, method, data, a.batch)
             rows.append((name, method, s))
@@ -78,10 +87,11 @@ def main():
                      f"{s['ms_per_clip']:.0f} |")
     body = "\n".join([
         f"Measured {datetime.date.today()} on {a.n} fresh clips (seed {GT_SEED}, never used in training), "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}. "
+        f"{device_name(a.device)}, torch {torch.__version__}. "
         "Each method explains the true class at its default options.", "",
         f"A uniform map would put {uniform:.1%} of its energy in the mask (the evidence's share of the clip);"
-        " the pointing game grows the mask by 2 px in space.", "", *table, ""])
+        f" the pointing game grows the mask by {pointing_tolerance(data.masks.shape[2])} px in space (the usual"
+        " 15 px at 224 px, scaled to the frame).", "", *table, ""])
     write_section(Path(a.out), body)
 
 

@@ -13,11 +13,19 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
     return np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in mask]).astype(bool)
 
 
-def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int = 2) -> bool:
+def pointing_tolerance(height: int) -> int:
+    """The pointing game's usual 15 px tolerance at 224 px (Zhang et al. 2016), scaled to `height`."""
+    return max(1, round(15 * height / 224))
+
+
+def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> bool:
     """Pointing game: does the most relevant voxel fall in the evidence (grown by `tolerance` px)?
 
+    The tolerance defaults to the usual 15 px at 224 px, scaled to the frame (4 px at 64 px).
     A map with no positive relevance, or a flat one, points nowhere and misses.
     """
+    if tolerance is None:
+        tolerance = pointing_tolerance(relevance.shape[1])
     r = np.asarray(relevance, np.float64)
     if r.max() <= 0 or r.max() == r.min():
         return False

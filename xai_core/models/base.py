@@ -69,9 +69,28 @@ class VideoModel(nn.Module):
                                  f"layers: {', '.join(self.layer_names()[:12])} ...") from None
 
     def layer_names(self) -> list[str]:
-        """Names of the layers whose output is 5-D (N, C, T, H, W): candidates for CAM methods."""
-        return [n for n, m in self.net.named_modules() if n and isinstance(m, (nn.Conv3d, nn.Sequential))
-                or n == self.info.cam_layer]
+        """Layers whose output is (N, C, T, H, W): the candidates for CAM methods, in forward order.
+
+        Found with one forward pass on a blank clip (hooks removed in `finally`), then remembered.
+        """
+        if getattr(self, "_layer_names", None) is None:
+            seen: list[str] = []
+            handles = []
+            try:
+                for name, module in self.net.named_modules():
+                    if name:
+                        handles.append(module.register_forward_hook(
+                            lambda m, i, out, name=name: seen.append(name)
+                            if torch.is_tensor(out) and out.dim() == 5 else None))
+                device = next(self.parameters()).device
+                blank = torch.zeros(1, 3, self.spec.frames, self.spec.height, self.spec.width, device=device)
+                with torch.no_grad():
+                    self.net(blank)
+            finally:
+                for h in handles:
+                    h.remove()
+            self._layer_names = list(dict.fromkeys(seen))
+        return self._layer_names
 
     def label(self, index: int) -> str:
         return self.class_names[index] if 0 <= index < len(self.class_names) else str(index)

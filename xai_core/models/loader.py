@@ -56,7 +56,7 @@ def load_bundled(name: str, device="cpu") -> VideoModel:
     info = ModelInfo(name, list(meta["class_names"]), InputSpec.from_dict(meta["spec"]),
                      meta.get("cam_layer"), entry.family, entry.description, "bundled",
                      str(entry.weights), {"training": meta.get("training"), "test": meta.get("test")})
-    return VideoModel(net.eval(), info).to(device)
+    return VideoModel(net, info).eval().to(device)
 
 
 def read_spec_file(path: Path) -> dict:
@@ -98,7 +98,7 @@ def load_user_model(spec: dict, base: Path | None = None, where: str = "model sp
     info = ModelInfo(str(spec.get("name") or factory_name), class_names, input_spec, cam_layer,
                      str(spec.get("family", "unknown")), str(spec.get("description", "")), "user",
                      str(weights))
-    return VideoModel(net.eval(), info).to(device)
+    return VideoModel(net, info).eval().to(device)
 
 
 def _class_names(spec: dict, base: Path, where: str) -> list[str]:

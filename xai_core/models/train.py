@@ -45,9 +45,9 @@ class TrainConfig:
 # Per-model plans, sized to finish within 15 minutes on a 2-core CPU.
 PLANS: dict[str, TrainConfig] = {
     "c3d_small": TrainConfig(epochs=5),
-    "r2plus1d_small": TrainConfig(epochs=6),
+    "r2plus1d_small": TrainConfig(epochs=8),
     "frame2d_pool": TrainConfig(epochs=5),
-    "cnn_lstm": TrainConfig(epochs=6),
+    "cnn_lstm": TrainConfig(epochs=5),
 }
 
 
@@ -221,7 +221,8 @@ def _section(result: TrainResult, meta: dict) -> str:
              f"(seed {meta['test']['seed']})",
              f"- training: {tr['epochs']} epochs over {tr['n_train']} clips (seed {tr['seed']}), "
              f"{tr['steps']} steps, {result.minutes:.1f} min on {tr['threads']} CPU threads, "
-             f"torch {tr['torch']}", "",
+             f"torch {tr['torch']}" + (" — **stopped at the time limit before the plan ended**"
+                                       if tr["stopped_early"] else ""), "",
              "Confusion (rows: true class, columns: predicted):", "",
              "| true \\ predicted | " + " | ".join(short) + " | recall |",
              "|---" * (len(CLASSES) + 2) + "|"]
