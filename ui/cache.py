@@ -34,6 +34,8 @@ def get_upload_clip(data: bytes, name: str, spec_json: str):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         clip = xai_core.load_video(tmp, xai_core.InputSpec.from_dict(json.loads(spec_json)))
+    except xai_core.VideoError as e:   # name the user's file, not our temporary copy
+        raise xai_core.VideoError(str(e).replace(tmp, name)) from None
     finally:
         os.unlink(tmp)
     clip.source = name
@@ -57,13 +59,19 @@ def get_tube_png(key: str, _frames: np.ndarray, _relevance: np.ndarray, mode: st
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def get_overlay_frames(key: str, _frames: np.ndarray, _relevance: np.ndarray, mode: str, scale,
+                       style: str) -> np.ndarray:
+    """All T overlay frames (T, h, w, 3) in a named style ("light" or "full")."""
+    return render.overlay(_frames, _relevance, mode=mode, scale=scale, **render.overlay_style(style))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def get_overlay_video(key: str, _frames: np.ndarray, _relevance: np.ndarray, mode: str, scale,
-                      fps: float) -> bytes:
+                      style: str, fps: float) -> bytes:
     """The per-frame overlay as WebM (VP9) bytes, which Chromium plays."""
-    heat = render.overlay(_frames, _relevance, mode=mode, scale=scale)
+    heat = get_overlay_frames(key, _frames, _relevance, mode, scale, style)
     with tempfile.TemporaryDirectory() as tmp:
-        path = render.write_video(Path(tmp) / "overlay.webm", heat, fps)
-        return path.read_bytes()
+        return render.write_video(Path(tmp) / "overlay.webm", heat, fps).read_bytes()
 
 
 def result_key(exp) -> str:

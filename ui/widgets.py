@@ -77,3 +77,35 @@ def probabilities_figure(probabilities, class_names, top: int = 5, highlight: in
                       xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"),
                       plot_bgcolor="white")
     return fig
+
+
+def options_ui(info, model) -> dict:
+    """Edit a method's options (developers): one widget per option, read from its signature."""
+    options = {}
+    with st.expander(f"{info.label} options", expanded=False):
+        for name, default in info.options.items():
+            key = f"opt-{info.name}-{name}"
+            if name == "layer" and info.needs_layer:
+                layers = [model.info.cam_layer] + [n for n in model.layer_names() if n != model.info.cam_layer]
+                value = st.selectbox("layer", layers, key=key, help="The layer whose activations the CAM weighs.")
+                if value != model.info.cam_layer:
+                    options[name] = value
+                continue
+            if isinstance(default, bool):
+                value = st.checkbox(name, default, key=key)
+            elif isinstance(default, int):
+                value = int(st.number_input(name, value=default, step=1, key=key))
+            elif isinstance(default, float):
+                value = float(st.number_input(name, value=default, key=key, format="%g"))
+            elif isinstance(default, tuple):
+                text = st.text_input(name, ", ".join(map(str, default)), key=key)
+                try:
+                    value = tuple(int(v) for v in text.split(","))
+                except ValueError:
+                    st.error(f"{name}: give whole numbers separated by commas")
+                    value = default
+            else:
+                value = st.text_input(name, "" if default is None else str(default), key=key) or default
+            if value != default:
+                options[name] = value
+    return options

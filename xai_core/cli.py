@@ -122,6 +122,7 @@ def _parse_options(pairs: list[str]) -> dict:
 
 def _explain(args) -> int:
     from . import explain, load_model, load_video
+    from .relevance.export import result_json
     from .render import write_outputs
 
     t_start = time.perf_counter()
@@ -151,26 +152,6 @@ def _explain(args) -> int:
     print(f"{exp.predicted_label} ({exp.probabilities[exp.predicted]:.0%}); "
           f"explained {exp.target_label} with {exp.method} -> {out}")
     return 0
-
-
-def result_json(exp, clip) -> dict:
-    """The contract's result.json body for one explanation (timings added by the caller)."""
-    p = exp.predicted
-    return {"model": exp.model, "method": exp.method, "options": _jsonable(exp.options),
-            "target": {"index": exp.target, "label": exp.target_label},
-            "predicted": {"index": p, "label": exp.predicted_label,
-                          "probability": float(exp.probabilities[p])},
-            "probabilities": [float(v) for v in exp.probabilities],
-            "classes": list(exp.class_names),
-            "input": {"frames": clip.num_frames, "height": int(clip.frames.shape[1]),
-                      "width": int(clip.frames.shape[2]), "source_indices": list(map(int, clip.source_indices)),
-                      "fps": clip.fps, "source": clip.source, "notes": list(clip.notes)},
-            "curve": [float(v) for v in exp.curve], "key_frames": exp.key_frames(),
-            "extras": _jsonable(exp.extras)}
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool, type(None), list)) else str(v)) for k, v in d.items()}
 
 
 def _train(args) -> int:

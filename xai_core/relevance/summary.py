@@ -5,6 +5,8 @@ import numpy as np
 
 from .temporal import peak_span, temporal_curve
 
+DEFAULT_TEMPLATE = "{label} ({confidence}): evidence peaks in {frames}, {where}"
+
 
 def where(relevance: np.ndarray, frames: tuple[int, int] | None = None) -> str:
     """Where in the frame the positive relevance sits: 'lower left', 'centre', ..."""
@@ -22,19 +24,22 @@ def where(relevance: np.ndarray, frames: tuple[int, int] | None = None) -> str:
     return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
 
 
-def when(relevance: np.ndarray, share: float = 0.5) -> tuple[int, int]:
-    """The shortest run of frames holding `share` of the positive relevance."""
-    return peak_span(temporal_curve(relevance), share)
+def summary_fields(exp, frame_numbers: list[int] | None = None) -> dict:
+    """The facts a summary sentence is made of (label, confidence, frames, where, share, ...)."""
+    from ..methods.registry import get_method
+
+    curve = temporal_curve(exp.relevance)
+    span = peak_span(curve, 0.5)
+    start, end = span if frame_numbers is None else (frame_numbers[span[0]], frame_numbers[span[1]])
+    return {"label": exp.target_label, "confidence": f"{float(exp.probabilities[exp.target]):.0%}",
+            "frames": f"frame {start}" if start == end else f"frames {start}–{end}",
+            "where": where(exp.relevance, span), "share": f"{float(curve[span[0]:span[1] + 1].sum()):.0%}",
+            "method": get_method(exp.method).label, "model": exp.model}
 
 
-def summarise(exp, frame_numbers: list[int] | None = None) -> str:
-    """'walk_left (94%): evidence peaks in frames 6–11, lower centre'."""
-    p = float(exp.probabilities[exp.target])
+def summarise(exp, frame_numbers: list[int] | None = None, template: str = DEFAULT_TEMPLATE) -> str:
+    """'walk_left (94%): evidence peaks in frames 6–11, lower centre' (or a role's own template)."""
     if np.clip(exp.relevance, 0, None).sum() <= 0:
+        p = float(exp.probabilities[exp.target])
         return f"{exp.target_label} ({p:.0%}): the method found no evidence for this class"
-    start, end = when(exp.relevance)
-    span = (start, end)
-    if frame_numbers is not None:
-        start, end = frame_numbers[start], frame_numbers[end]
-    frames = f"frame {start}" if start == end else f"frames {start}–{end}"
-    return f"{exp.target_label} ({p:.0%}): evidence peaks in {frames}, {where(exp.relevance, span)}"
+    return template.format(**summary_fields(exp, frame_numbers))

@@ -6,8 +6,9 @@ and relevance (T, H, W) float on the model grid (resized onto the frames, same f
 from .colormap import colorbar, colorize, lut, normalise, robust_scale, shared_scale
 from .curve import curve_figure, curve_png, default_key_frames
 from .export import explanation_title, write_outputs
-from .overlay import overlay
+from .overlay import OVERLAY_STYLES, overlay, overlay_style
 from .png import save_png, to_png
+from .report import html_report
 from .strip import frame_strip
 from .tube import Tube, relevance_path, render_tube, tube_image
 from .video import overlay_video, write_video
@@ -15,6 +16,6 @@ from .video import overlay_video, write_video
 __all__ = [
     "colorbar", "colorize", "lut", "normalise", "robust_scale", "shared_scale",
     "curve_figure", "curve_png", "default_key_frames", "explanation_title", "write_outputs",
-    "overlay", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
-    "tube_image", "overlay_video", "write_video",
+    "overlay", "OVERLAY_STYLES", "overlay_style", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
+    "tube_image", "overlay_video", "write_video", "html_report",
 ]

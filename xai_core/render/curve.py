@@ -99,7 +99,9 @@ def curve_figure(curves, key_frames=None, frame_indices=None, thumbnails=None,
         margin["t"] += _plotly_thumbnails(fig, thumbnails, _thumb_frames(keys), T, plot_height)
     ticks = x if T <= 24 else x[:: int(np.ceil(T / 16))]
     fig.update_layout(
-        title=title, height=height + margin["t"] - (40 if title else 16), template="plotly_white",
+        title={"text": title, "x": 0, "xanchor": "left", "xref": "container", "y": 1, "yref": "container",
+               "yanchor": "top", "pad": {"t": 10, "l": 10}} if title else None,
+        height=height + margin["t"] - (40 if title else 16), template="plotly_white",
         margin=margin,
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "top",
                 "bgcolor": "rgba(255,255,255,0.75)"}, showlegend=len(curves) > 1,

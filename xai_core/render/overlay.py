@@ -58,3 +58,16 @@ def overlay(frames: np.ndarray, relevance: np.ndarray, alpha: float = 0.65, mode
     values = resize_volume(normalise(relevance, mode, scale, percentile), (h, w))   # (T, h, w)
     out = blend(frames, values, mode, alpha, floor, cmap)
     return out if contour is None else draw_contours(out, values, contour)
+
+
+OVERLAY_STYLES = {
+    "light": {"alpha": 0.45, "floor": 0.35, "contour": 0.6},   # the picture stays readable
+    "full": {"alpha": 0.65, "floor": 0.1, "contour": None},
+}
+
+
+def overlay_style(name: str) -> dict:
+    """Overlay options for a named style: "light" (operators) or "full"."""
+    if name not in OVERLAY_STYLES:
+        raise ValueError(f"unknown overlay style {name!r}; styles: {', '.join(OVERLAY_STYLES)}")
+    return dict(OVERLAY_STYLES[name])

@@ -145,7 +145,7 @@ def choose_frames(T: int, max_frames: int, keep: list[int]) -> list[int]:
 def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "positive",
                 scale: float | None = None, percentile: float = 99.5, cmap: str | None = None,
                 key_frames: list[int] | None = None, max_frames: int = 16, width: int = 900,
-                front: str = "last", alpha: float = 0.75, floor: float = 0.1, dim: float = 0.55,
+                front: str = "last", alpha: float = 0.75, floor: float = 0.1, dim: float = 0.3,
                 ghost: float = 0.5, path: str | None = "centroid", path_min: float = 0.35,
                 frame_numbers: list[int] | None = None, title: str | None = None,
                 legend: bool = True, squeeze: float = 0.62, slope: float = 0.32,

@@ -1,0 +1,126 @@
+"""Drive the real dashboard in headless Chromium (Playwright): shared by the browser test and the benchmark.
+
+    with served_app() as base:
+        with browser_page() as page:
+            open_role(page, base, "operator")
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("XAI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(base: str, timeout: float) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"no healthy Streamlit server at {base} after {timeout:.0f} s")
+
+
+@contextmanager
+def served_app(timeout: float = 90, env: dict | None = None):
+    """`streamlit run app.py` on a free localhost port; yields the base URL; stops it after."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(ROOT / "test-artifacts" / "streamlit.log", "w") if (ROOT / "test-artifacts").is_dir() \
+        else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    try:
+        wait_healthy(base, timeout)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_settled(page, timeout_ms: int = 120_000) -> None:
+    """Connected and no script running (Streamlit's own e2e signals), then a short quiet spell."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout_ms)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.wait_for_timeout(400)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
+def choose_role(page, title: str) -> None:
+    """Pick a role in the sidebar's Role select box."""
+    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text="Role").first
+    box.click()
+    page.get_by_role("option", name=title, exact=True).click()
+    wait_settled(page)
+
+
+def nav_links(page) -> list[str]:
+    """The page titles in the sidebar navigation."""
+    return [t.strip().splitlines()[-1] for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+
+
+def go_to(page, title: str) -> None:
+    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first.click()
+    wait_settled(page)
+
+
+def video_plays(page, timeout_ms: int = 20_000) -> dict:
+    """Play the first <video>: its duration, and whether currentTime advances."""
+    page.wait_for_function("() => { const v = document.querySelector('video');"
+                           " return v && v.readyState >= 1 && v.duration > 0; }", timeout=timeout_ms)
+    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.2", timeout=timeout_ms)
+    return page.evaluate("() => { const v = document.querySelector('video');"
+                         " return {duration: v.duration, currentTime: v.currentTime}; }")
+
+
+def first_explained(page, base: str, timeout_ms: int = 180_000) -> float:
+    """Seconds from opening the dashboard to the first explained clip (the tube image) on screen."""
+    t0 = time.perf_counter()
+    page.goto(base)
+    page.get_by_text("Staggered-frame tube").first.wait_for(state="visible", timeout=timeout_ms)
+    return time.perf_counter() - t0

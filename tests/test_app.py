@@ -1,0 +1,109 @@
+"""The dashboard in AppTest: every role x every page it lists renders; the Explain page follows the role;
+uploads work and bad ones are a message; a broken role file is a named error.
+
+AppTest reruns only the page script after the first run, so the role is picked before the first run
+(as the sidebar would) and the browser test (test_browser.py) covers switching role live.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from user_roles import load_roles
+from user_roles.roles import ROLES_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+ROLES = load_roles()
+VIEWS = {"explain": "views/explain.py", "compare": "views/compare.py", "live": "views/live.py"}
+
+
+def app_as(role: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["role"] = role
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def assert_clean(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("role, page", [(r, p) for r, role in ROLES.items() for p in role.pages])
+def test_every_role_renders_every_page_it_lists(role, page):
+    at = app_as(role)
+    assert_clean(at)
+    assert at.session_state["active_role"].name == role
+    at.switch_page(VIEWS[page]).run()
+    assert_clean(at)
+    assert at.title and at.title[0].value
+
+
+def test_roles_list_different_pages():
+    assert ROLES["operator"].pages != ROLES["analyst"].pages
+    assert "live" in ROLES["operator"].pages and "live" not in ROLES["analyst"].pages
+    for role in ROLES:
+        at = app_as(role)
+        assert at.session_state["active_role"].pages == ROLES[role].pages
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_explain_page_follows_the_role(role):
+    r = ROLES[role]
+    at = app_as(role)
+    if r.pages[0] != "explain":
+        at.switch_page(VIEWS["explain"]).run()
+    assert_clean(at)
+    offered = at.sidebar.selectbox(key="method").options
+    assert len(offered) == len(r.methods) and at.sidebar.selectbox(key="method").value == r.default_method
+    has_tube = any(img.captions and "Staggered-frame tube" in img.captions[0] for img in at.get("image"))
+    assert has_tube == ("tube" in r.renderings)
+    assert (len(at.get("video")) > 0) == ("overlay_video" in r.renderings)
+    assert any("Internals" in e.label for e in at.expander) == r.internals
+    downloads = at.get("download_button")
+    assert (len(downloads) == 5) == ("export" in r.renderings)
+
+
+def test_upload_path_works_with_a_small_clip(tmp_path):
+    """A small clip, uploaded, is sampled from a temporary file and explained (then the file is gone)."""
+    from xai_core.data.synthetic import make_dataset
+    from xai_core.render import write_video
+    clip = make_dataset(3, seed=123).clips[2]                  # sit_down
+    path = write_video(tmp_path / "mine.webm", clip, fps=8)
+    at = app_as("developer")
+    at.sidebar.selectbox(key="clip").set_value("Upload a video…").run()
+    assert any("up to 50 MB" in i.value for i in at.info)
+    at = _upload(at, path.read_bytes(), "mine.webm")
+    assert_clean(at)
+    prediction = next(m for m in at.metric if m.label == "Prediction")
+    assert prediction.value == "sit_down"                     # c3d_small, the default model, gets it right
+
+
+def test_a_bad_upload_is_a_message_and_the_page_stays(tmp_path):
+    at = app_as("developer")
+    at.sidebar.selectbox(key="clip").set_value("Upload a video…").run()
+    at = _upload(at, b"this is not a video at all", "notes.mp4")
+    assert not at.exception
+    assert any("notes.mp4" in e.value and "cannot be used" in e.value for e in at.error)
+    at.sidebar.selectbox(key="clip").set_value("synthetic · jump").run()   # still usable
+    assert_clean(at)
+
+
+def _upload(at, data: bytes, name: str) -> AppTest:
+    return at.sidebar.file_uploader(key="clip_upload").set_value((name, data, "video/mp4")).run()
+
+
+def test_broken_role_file_is_a_named_error(tmp_path, monkeypatch):
+    for p in ROLES_DIR.glob("*.yaml"):
+        (tmp_path / p.name).write_text(p.read_text())
+    data = yaml.safe_load((ROLES_DIR / "operator.yaml").read_text())
+    data["pages"] = ["live", "holodeck"]
+    (tmp_path / "operator.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("XAI_ROLES_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("operator.yaml" in e.value and "unknown page 'holodeck'" in e.value for e in at.error)

@@ -1,0 +1,182 @@
+"""The Live page (AppTest): renders for the roles that list it; Play, each rerun of the live area,
+Step, Pause and Stop move the stream as they say; the end keeps the timeline; a bad upload is an
+error that leaves the page usable.
+
+AppTest does not honour a fragment's run_every (the browser sends those reruns), so each
+`at.run()` here stands in for one automatic rerun of the live area: it must process exactly one
+new window while playing, and none while paused.
+"""
+import glob
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from xai_core.models.registry import bundled
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+NASA = "real · torchcodec_nasa_13013"
+SHORT = "synthetic · jump"          # 16 frames: a single window
+UPLOAD = "Upload a video…"
+
+pytestmark = pytest.mark.skipif(not bundled("c3d_small").weights.exists(),
+                                reason="no trained weights for c3d_small")
+
+
+def live_page(role: str, source: str | None = None, stride: int | None = None) -> AppTest:
+    """The Live page as `role` sees it (the role is picked before the first run)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["role"] = role
+    if source:
+        at.session_state["live_source"] = source
+    if stride:
+        at.session_state["live_stride"] = stride
+    at.run()
+    at.switch_page("views/live.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def run_of(at):
+    return at.session_state["live_run"]
+
+
+def windows(at) -> int:
+    return len(run_of(at).timeline)
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.mark.parametrize("role", ["operator", "developer"])
+def test_page_renders_and_offers_only_cheap_methods(role):
+    at = live_page(role)
+    assert at.title[0].value == "Live"
+    assert {b.label for b in at.button} == {"Play", "Step", "Stop"}
+    assert at.selectbox(key="live_source").value == NASA           # the longest video by default
+    methods = at.selectbox(key="live_method").options
+    assert methods and all(m.endswith("· cheap") for m in methods)
+    assert [m.label for m in at.metric] == ["Prediction", "Confidence"]
+    assert windows(at) == 0 and run_of(at).state == "ready"
+
+
+@pytest.mark.parametrize("role", ["operator", "developer"])
+def test_play_processes_one_window_per_rerun_until_paused(role):
+    at = live_page(role)
+    button(at, "Play").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert run_of(at).state == "playing" and windows(at) == 1
+    for n in (2, 3):                                                  # one automatic rerun each
+        at.run()
+        assert windows(at) == n
+    run = run_of(at)
+    assert (run.last.start, run.last.end) == (16, 31)                 # stride 8, windows of 16
+    assert [m.value for m in at.metric][0] == run.last.label
+    assert at.metric[1].value == f"{run.last.confidence:.0%}"
+    assert at.get("progress")[0].proto.text.startswith("frame 32 of 325")
+    assert any(m.value.startswith("processing **") and "real time" in m.value for m in at.markdown)
+    assert len(at.info) == 1 and run.last.label in at.info[0].value   # the role's sentence
+    timings = [c.value for c in at.caption if "decode" in c.value]
+    assert len(timings) == (1 if role == "developer" else 0)        # internals for developers only
+    assert len(at.get("plotly_chart")) == 1
+
+    button(at, "Pause").click().run()
+    at.run()
+    assert run_of(at).state == "paused" and windows(at) == 3          # paused: no new windows
+    button(at, "Step").click().run()
+    assert windows(at) == 4 and run_of(at).state == "paused"
+    at.run()
+    assert windows(at) == 4
+    button(at, "Stop").click().run()
+    assert windows(at) == 0 and run_of(at).state == "ready" and run_of(at).last is None
+
+
+def test_the_end_keeps_the_timeline_and_says_so():
+    at = live_page("operator", source=SHORT)
+    button(at, "Play").click().run()
+    assert windows(at) == 1
+    at.run()                                                          # no window left: the end
+    assert not at.exception, [e.value for e in at.exception]
+    assert run_of(at).state == "ended" and windows(at) == 1
+    assert any("has ended" in s.value for s in at.success)
+    assert len(at.get("plotly_chart")) == 1                           # the timeline stays
+    assert {b.label for b in at.button} == {"Replay", "Step", "Stop"}
+    button(at, "Replay").click().run()
+    assert run_of(at).state == "playing" and windows(at) == 1         # from the start again
+
+
+def test_changing_the_stride_starts_a_new_stream():
+    at = live_page("operator", stride=16)
+    button(at, "Step").click().run()
+    button(at, "Step").click().run()
+    assert [run_of(at).timeline.starts] == [[0, 16]]
+    at.select_slider(key="live_stride").set_value(4).run()
+    assert windows(at) == 0 and run_of(at).plan.stride == 4
+
+
+def _uploads() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "live-upload-*")))
+
+
+def test_a_bad_upload_is_an_error_and_the_page_stays_usable():
+    before = _uploads()
+    at = live_page("operator")
+    at.selectbox(key="live_source").set_value(UPLOAD).run()
+    assert any("Choose a video file" in i.value for i in at.info)
+    at.file_uploader(key="live_source_upload").set_value(("broken.mp4", b"this is not a video", "video/mp4")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "cannot be used" in at.error[0].value and "broken.mp4" in at.error[0].value
+    assert _uploads() == before                                       # the temporary copy is gone
+    at.selectbox(key="live_source").set_value(SHORT).run()
+    button(at, "Step").click().run()
+    assert not at.error and windows(at) == 1
+
+
+def test_an_upload_streams_from_a_temporary_file_removed_afterwards(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (48, 32))
+    for i in range(24):
+        writer.write(np.full((32, 48, 3), 10 * i, np.uint8))
+    writer.release()
+    before = _uploads()
+    at = live_page("operator", stride=8)
+    at.selectbox(key="live_source").set_value(UPLOAD).run()
+    at.file_uploader(key="live_source_upload").set_value(("clip.avi", path.read_bytes(), "video/x-msvideo")).run()
+    button(at, "Step").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert windows(at) == 1 and run_of(at).source.label == "upload · clip.avi"
+    assert len(_uploads() - before) == 1                              # held while it streams
+    at.selectbox(key="live_source").set_value(SHORT).run()
+    assert _uploads() == before                                       # and removed when it is dropped
+
+
+def test_a_video_that_breaks_mid_stream_stops_with_an_error(tmp_path):
+    av = pytest.importorskip("av")
+    full = tmp_path / "full.mp4"                     # index first, so the cut file opens and lists 60 frames
+    with av.open(str(full), "w", container_options={"movflags": "faststart"}) as container:
+        out = container.add_stream("mpeg4", rate=10)
+        out.height, out.width, out.pix_fmt = 48, 64, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            container.mux(out.encode(av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")))
+        container.mux(out.encode())
+    cut = full.read_bytes()[: full.stat().st_size // 3]
+    at = live_page("operator", stride=8)
+    at.selectbox(key="live_source").set_value(UPLOAD).run()
+    at.file_uploader(key="live_source_upload").set_value(("cut.mp4", cut, "video/mp4")).run()
+    assert not at.error                                                # it opens: the damage is further on
+    button(at, "Play").click().run()
+    for _ in range(10):
+        if run_of(at).state == "ended":
+            break
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert run_of(at).state == "ended" and "truncated" in run_of(at).error
+    assert len(at.error) == 1 and at.error[0].value.startswith("The stream stopped: upload · cut.mp4")
+    assert {b.label for b in at.button} == {"Replay", "Step", "Stop"}  # and the page goes on

@@ -1,0 +1,191 @@
+"""The renderings a role can ask for, one function each; the Explain page shows them in the role's order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from xai_core import render
+from xai_core.metrics.ground_truth import energy_inside, pointing_hit, pointing_tolerance, temporal_hit
+from xai_core.relevance import export
+from xai_core.relevance.summary import summarise, where
+
+from . import cache
+from .samples import Sample, evidence_mask
+from .widgets import probabilities_figure
+
+
+@dataclass
+class View:
+    """One explanation as the page shows it: the result plus how to draw it."""
+
+    exp: object               # xai_core Explanation (its .clip is the explained Clip)
+    info: object              # the method's MethodInfo
+    role: object              # the session's Role
+    sample: Sample | None     # the picked sample (ground truth for synthetic ones), or None
+    mode: str = "positive"    # colour mode: "positive" or "signed"
+    scale: float | None = None
+
+    @property
+    def clip(self):
+        return self.exp.clip
+
+    @property
+    def numbers(self) -> list[int]:
+        return list(self.clip.source_indices)
+
+    @property
+    def key(self) -> str:
+        return cache.result_key(self.exp) + self.mode
+
+    def overlay_frames(self) -> np.ndarray:
+        return cache.get_overlay_frames(self.key, self.clip.display, self.exp.relevance, self.mode,
+                                        self.scale, self.role.overlay)
+
+
+def summary_block(v: View) -> None:
+    st.subheader(summarise(v.exp, v.numbers, v.role.summary))
+
+
+def prediction_block(v: View) -> None:
+    exp = v.exp
+    left, right = st.columns([1, 2])
+    left.metric("Prediction", exp.predicted_label, f"{exp.probabilities[exp.predicted]:.0%} confident",
+                delta_color="off", delta_arrow="off")
+    if exp.target != exp.predicted:
+        left.caption(f"Explaining **{exp.target_label}** ({exp.probabilities[exp.target]:.0%}), "
+                     "not the prediction.")
+    right.plotly_chart(probabilities_figure(exp.probabilities, exp.class_names, highlight=exp.target),
+                       width="stretch", config={"displayModeBar": False}, key=f"probs-{v.key}")
+
+
+def tube_block(v: View) -> None:
+    png = cache.get_tube_png(v.key, v.clip.display, v.exp.relevance, v.mode, v.scale,
+                             tuple(v.exp.key_frames()), tuple(v.numbers), render.explanation_title(v.exp))
+    st.image(png, width="stretch", caption="Staggered-frame tube: the clip's frames back to front, relevance "
+             "drawn on each; the line follows the centre of relevance through time; key frames framed.")
+
+
+def curve_block(v: View) -> None:
+    fig = render.curve_figure({v.exp.method: v.exp.curve}, key_frames=v.exp.key_frames(),
+                              frame_indices=v.numbers, thumbnails=v.clip.display,
+                              title="When: share of the relevance in each frame")
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"curve-{v.key}")
+
+
+def frames_block(v: View) -> None:
+    T = v.clip.num_frames
+    keys = v.exp.key_frames()
+    t = st.slider("Frame", 0, T - 1, keys[0] if keys else 0, key=f"scrub-{v.key}",
+                  format="%d", help="Key frames: " + ", ".join(str(v.numbers[k]) for k in keys))
+    heat = v.overlay_frames()
+    frame_col, heat_col, facts = st.columns([1, 1, 0.8])
+    frame_col.image(v.clip.display[t], caption=f"frame {v.numbers[t]}", width="stretch")
+    heat_col.image(heat[t], caption="relevance on it", width="stretch")
+    r = v.exp.relevance[t]
+    facts.metric("Share of the clip's relevance", f"{v.exp.curve[t]:.0%}",
+                 "key frame" if t in keys else None, delta_color="off", delta_arrow="off")
+    if v.info.signed:
+        pos, neg = float(np.clip(r, 0, None).sum()), float(np.clip(-r, 0, None).sum())
+        facts.caption(f"evidence for {v.exp.target_label}: {pos:.3g} · against: {neg:.3g}")
+    facts.caption(f"where on this frame: {where(v.exp.relevance[t:t + 1])}")
+
+
+def overlay_video_block(v: View) -> None:
+    fps = max(1.0, v.clip.num_frames / 2)
+    video = cache.get_overlay_video(v.key, v.clip.display, v.exp.relevance, v.mode, v.scale, v.role.overlay, fps)
+    st.video(video, format="video/webm", loop=True, width=560)
+    st.caption(f"Per-frame overlay, {v.clip.num_frames} frames at {fps:g} fps.")
+
+
+def ground_truth_block(v: View) -> None:
+    if v.sample is None or v.sample.truth is None:
+        return
+    mask = evidence_mask(v.sample)
+    exp = v.exp
+    right = "right" if v.sample.truth == exp.predicted_label else f"wrong (true class: {v.sample.truth})"
+    st.markdown(f"**Ground truth:** {v.sample.truth} — {v.sample.kind} evidence. The model is {right}.")
+    if exp.target_label != v.sample.truth:
+        st.caption("The scores below compare the relevance for the explained class with the evidence "
+                   "for the true class.")
+    c1, c2, c3 = st.columns(3)
+    tol = pointing_tolerance(mask.shape[1])
+    c1.metric("Pointing game", "hit" if pointing_hit(exp.relevance, mask) else "miss",
+              help=f"Is the most relevant voxel inside the evidence (grown by {tol} px)?")
+    c2.metric("Relevance in evidence", f"{energy_inside(exp.relevance, mask):.0%}",
+              f"evidence is {mask.mean():.1%} of the clip", delta_color="off")
+    c3.metric("Peak frame holds evidence", "yes" if temporal_hit(exp.relevance, mask) else "no")
+    t = int(np.argmax(exp.curve))
+    frame = v.clip.display[t]
+    outline = render.overlay(frame[None], mask[t:t + 1].astype(np.float32), alpha=0.0, scale=1.0,
+                             contour=0.5)[0]
+    st.image([outline, v.overlay_frames()[t]], width=260,
+             caption=[f"evidence outlined, frame {v.numbers[t]}", "relevance, same frame"])
+
+
+def export_buttons(exps: list, role, stem: str, key: str) -> None:
+    """Download buttons: tube PNG, overlay video, relevance JSON + NPZ, a self-contained HTML report.
+
+    Each file is made only when its button is clicked (a callable), and the click does not rerun
+    the page.
+    """
+    one = len(exps) == 1
+    exp = exps[0]
+    cols = st.columns(5)
+    files = [
+        ("Tube (PNG)", f"{stem}_tube.png", "image/png",
+         lambda: render.to_png(render.tube_image(exp.clip.display, exp.relevance, key_frames=exp.key_frames(),
+                                                 frame_numbers=list(exp.clip.source_indices),
+                                                 title=render.explanation_title(exp)))),
+        ("Overlay video (WebM)", f"{stem}_overlay.webm", "video/webm", lambda: _overlay_webm(exp, role.overlay)),
+        ("Relevance (JSON)", f"{stem}.json", "application/json",
+         (lambda: export.to_json(exp, include_relevance=True, summary_template=role.summary)) if one else
+         (lambda: export.to_json_many(exps, include_relevance=True, summary_template=role.summary))),
+        ("Relevance (NPZ)", f"{stem}.npz", "application/octet-stream",
+         (lambda: export.to_npz(exp)) if one else (lambda: export.to_npz_many(exps))),
+        ("Report (HTML)", f"{stem}_report.html", "text/html",
+         lambda: render.html_report(exps, summary_template=role.summary, overlay=role.overlay,
+                                    notes=list(exp.clip.notes))),
+    ]
+    if not one:
+        files = files[2:]   # tube and video are per column; the report holds them all
+    for col, (label, name, mime, make) in zip(cols, files):
+        col.download_button(label, make, file_name=name, mime=mime, on_click="ignore", key=f"{key}-{name}",
+                            icon=":material/download:", width="stretch")
+
+
+def _overlay_webm(exp, style: str) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return render.overlay_video(Path(tmp) / "overlay.webm", exp.clip.display, exp.relevance,
+                                    fps=max(1.0, exp.clip.num_frames / 2),
+                                    **render.overlay_style(style)).read_bytes()
+
+
+def export_block(v: View) -> None:
+    st.markdown("**Export**")
+    stem = f"{v.exp.model}_{v.exp.method}_{v.exp.target_label}"
+    export_buttons([v.exp], v.role, stem, key=f"export-{v.key}")
+
+
+BLOCKS = {"summary": summary_block, "prediction": prediction_block, "tube": tube_block,
+          "curve": curve_block, "frames": frames_block, "overlay_video": overlay_video_block,
+          "ground_truth": ground_truth_block, "export": export_block}
+
+
+def internals_block(v: View) -> None:
+    """Raw arrays and timings, for roles with internals."""
+    exp = v.exp
+    with st.expander("Internals: timings, raw relevance", expanded=False):
+        st.json({"timings_ms": {k: round(val, 1) for k, val in exp.timings_ms.items()},
+                 "options": exp.options, "extras": exp.extras, "clip_notes": v.clip.notes,
+                 "source_indices": v.numbers, "fps": v.clip.fps})
+        r = exp.relevance
+        st.write(f"relevance {r.dtype} {tuple(r.shape)} · min {r.min():.3g} · max {r.max():.3g} · "
+                 f"sum {r.sum():.3g} · positive share {np.clip(r, 0, None).sum() / max(np.abs(r).sum(), 1e-12):.0%}")
+        st.dataframe({"frame": v.numbers, "share of relevance": exp.curve,
+                      "sum": r.reshape(len(r), -1).sum(1), "max": r.reshape(len(r), -1).max(1)},
+                     hide_index=True)

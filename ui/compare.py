@@ -1,0 +1,174 @@
+"""The Compare page's widgets and cached steps: one video, sampled once per model's spec."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import streamlit as st
+
+from xai_core import get_method, render
+from xai_core.models.registry import bundled, bundled_names
+from xai_core.relevance.compare import compare, order_check
+
+from . import cache
+from .samples import list_samples
+from .widgets import UPLOAD, VIDEO_TYPES
+
+DEMO_CLIP = "synthetic · stand_up"          # the reversed-order demo: order decides the class
+DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a pooling one that cannot
+
+
+def model_names() -> list[str]:
+    """The bundled models that have trained weights."""
+    return [n for n in bundled_names() if bundled(n).weights.exists()]
+
+
+def models_ui(names: list[str], key: str = "compare_models") -> list[str]:
+    """Pick the models to compare (default: the 3D model next to the order-blind one)."""
+    default = [n for n in DEMO_MODELS if n in names] or names[:2]
+    return st.multiselect("Models", names, default=_unless_set(key, default), key=key,
+                          help="Each model gets the same video, sampled to its own input spec.")
+
+
+def methods_ui(methods, default: str, key: str) -> list[str]:
+    """Pick one or more attribution methods (the role's default first)."""
+    by_name = {m.name: m for m in methods}
+    return st.multiselect("Methods", list(by_name), default=_unless_set(key, [default]), key=key,
+                          format_func=lambda n: f"{by_name[n].label} · {by_name[n].cost}",
+                          help="\n\n".join(f"**{m.label}** — {m.description}" for m in methods))
+
+
+def target_ui(models, key: str = "compare_target"):
+    """Explain each model's own prediction (None), or one class all the models know."""
+    shared = [c for c in models[0].class_names if all(c in m.class_names for m in models[1:])]
+    return st.selectbox("Explain the class", [None] + shared, key=key,
+                        format_func=lambda c: "each model's own prediction" if c is None else c)
+
+
+def _unless_set(key: str, default):
+    """A widget's default, or None when session state already holds its value (no double setting)."""
+    return None if key in st.session_state else default
+
+
+def video_ui(key: str = "compare_clip"):
+    """Pick a sample or upload one; returns (sampler(spec) -> Clip, Sample or None), or (None, None)."""
+    samples = list_samples()
+    labels = [s.label for s in samples] + [UPLOAD]
+    index = labels.index(DEMO_CLIP) if DEMO_CLIP in labels else 0
+    choice = st.selectbox("Clip", labels, index=index, key=key)
+    if choice != UPLOAD:
+        sample = samples[labels.index(choice)]
+        mtime = sample.path.stat().st_mtime
+        return (lambda spec: cache.get_clip(str(sample.path), mtime, _json(spec))), sample
+    limit = st.get_option("server.maxUploadSize")
+    up = st.file_uploader(f"Video file (up to {limit} MB)", type=VIDEO_TYPES, key=f"{key}_upload")
+    if up is None:
+        st.info(f"Choose a video file: {', '.join(VIDEO_TYPES)}; up to {limit} MB.")
+        return None, None
+    data, name = up.getvalue(), up.name
+    return (lambda spec: cache.get_upload_clip(data, name, _json(spec))), None
+
+
+def _json(spec) -> str:
+    return json.dumps(spec.to_dict(), sort_keys=True)
+
+
+def cached_explain(model, clip, method: str, target, **options):
+    """xai_core.explain through the page cache (keyed by model, clip digest, method, target, options)."""
+    return cache.get_explanation(model.name, clip.digest, method, target, json.dumps(options, sort_keys=True),
+                                 _model=model, _clip=clip)
+
+
+def explain_all(models, clips: dict, methods: list[str], target) -> list:
+    """compare() every model x method pair, cached, with a progress bar stepping once per pair."""
+    started = time.perf_counter()
+    total = len(models) * len(methods)
+    with st.status(f"Explaining {total} model × method pair{'s' if total > 1 else ''}…", expanded=False) as status:
+        bar = st.progress(0.0)
+
+        def step(i, n, model, method):
+            bar.progress(i / n, text=f"{model} · {get_method(method).label} ({i + 1}/{n})")
+
+        exps = compare(models, clips, methods, target, explain_fn=cached_explain, progress=step)
+        bar.progress(1.0, text="done")
+        status.update(label=f"{total} explanation{'s' if total > 1 else ''} in "
+                            f"{time.perf_counter() - started:.1f} s", state="complete")
+    return exps
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_column_tube(key: str, _frames: np.ndarray, _relevance: np.ndarray, scale: float, key_frames: tuple,
+                    numbers: tuple, columns: int) -> bytes:
+    """A tube sized for one of `columns` columns: fewer, larger frames and text that stays legible."""
+    image = render.tube_image(_frames, _relevance, mode="positive", scale=scale, key_frames=list(key_frames),
+                              frame_numbers=list(numbers), max_frames=16 if columns == 1 else 8,
+                              width=900 if columns == 1 else 640)
+    return render.to_png(image)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def get_evidence_mask(seed: int, index: int) -> np.ndarray:
+    """The ground-truth evidence mask (T, H, W) bool of a synthetic sample (regenerated once)."""
+    from xai_core.data.synthetic import make_dataset
+
+    return make_dataset(index + 1, seed).masks[index]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_order_check(model_name: str, clip_digest: str, _model, _clip):
+    """What the model says on the clip played backwards (one forward pass, cached)."""
+    return order_check(_model, _clip)
+
+
+def order_sentence(check) -> str:
+    """What the model says when the clip is played backwards, in words (markdown)."""
+    said = f"Played backwards: **{check.reversed_label}** ({check.reversed_probability:.0%})"
+    if not check.same:
+        return f"{said} — the answer changes: it sees the order."
+    if check.logit_change < 1e-3:
+        return f"{said} — identical output: blind to the order of frames."
+    return f"{said} — the same answer."
+
+
+def verdict_badge(verdict: str | None) -> str:
+    """A coloured markdown badge for a verdict: green right, orange right one way only, red wrong."""
+    if verdict is None:
+        return ""
+    colour = "red" if verdict.startswith("wrong") else "orange" if "wrong" in verdict else "green"
+    return f":{colour}-badge[{verdict}]"
+
+
+def side_by_side(*images: np.ndarray, gap: int = 6) -> np.ndarray:
+    """Equal-height (h, w, 3) uint8 images in one row with a white gap: (h, sum w + gaps, 3)."""
+    h = images[0].shape[0]
+    spacer = np.full((h, gap, 3), 255, np.uint8)
+    parts = [part for image in images for part in (spacer, image)][1:]
+    return np.concatenate(parts, axis=1)
+
+
+def table_ui(rows: list[dict], target: bool, evidence, internals: bool) -> None:
+    """The comparison table: one row per column; the target, ground-truth and timing columns when they apply."""
+    keys = set(rows[0])
+    shown = ["column", "prediction", "confidence", "verdict", "reversed clip"] + (
+        ["target", "target probability"] if target else []) + [
+        "when", "share in span", "where", "focus in time", "in evidence"]
+    shown = [k for k in shown if k in keys] + ([k for k in rows[0] if k.endswith(" ms")] if internals else [])
+    percent = st.column_config.NumberColumn(format="percent", width="small")
+    chance = "" if evidence is None else f"; they are {np.mean(evidence):.0%} of the clip, so that is chance"
+    st.dataframe(rows, hide_index=True, width="stretch", column_order=shown, column_config={
+        "prediction": st.column_config.TextColumn("prediction", width="small"),
+        "confidence": percent, "target probability": percent,
+        "reversed clip": st.column_config.TextColumn("backwards", help="The answer on the clip played backwards."),
+        "when": st.column_config.TextColumn("when", width="small",
+                                            help="The shortest run of frames holding half the relevance."),
+        "share in span": st.column_config.NumberColumn(
+            "in span", format="percent", width="small", help="The share of the relevance in the 'when' frames."),
+        "where": st.column_config.TextColumn("where", width="small"),
+        "focus in time": st.column_config.NumberColumn(
+            "focus in time", format="%.2f",
+            help="0: relevance spread evenly over the frames; 1: all in one frame."),
+        "in evidence": st.column_config.NumberColumn(
+            "in evidence", format="percent", width="small",
+            help=f"Share of the relevance on the voxels that decide the class (ground truth){chance}."),
+    })

@@ -1,0 +1,39 @@
+"""The session's role: chosen in app.py's sidebar, read by every page."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from user_roles import Role, load_roles
+from user_roles.roles import ROLES_DIR
+
+DEFAULT_ROLE = "analyst"
+
+
+def roles_dir() -> Path:
+    """The roles folder: user_roles/, or $XAI_ROLES_DIR (tests point it at broken files)."""
+    return Path(os.environ.get("XAI_ROLES_DIR") or ROLES_DIR)
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def cached_roles(folder: str) -> dict[str, Role]:
+    """The roles in `folder` (re-read every few seconds, so an edited YAML shows up)."""
+    return load_roles(folder)
+
+
+def role_ui(roles: dict[str, Role]) -> Role:
+    """The sidebar's role picker; the choice is remembered for the session."""
+    names = list(roles)
+    default = names.index(DEFAULT_ROLE) if DEFAULT_ROLE in names else 0
+    name = st.selectbox("Role", names, index=default, key="role",
+                        format_func=lambda n: roles[n].title, help="\n\n".join(
+                            f"**{r.title}** — {r.description}" for r in roles.values()))
+    st.caption(roles[name].description)
+    return roles[name]
+
+
+def current_role() -> Role:
+    """The role app.py chose for this run."""
+    return st.session_state["active_role"]

@@ -1,0 +1,120 @@
+"""Compare: one clip x several models (and methods) side by side, one colour scale, one time axis."""
+import streamlit as st
+
+from ui import cache
+from ui.compare import (explain_all, get_column_tube, get_evidence_mask, get_order_check, methods_ui,
+                        model_names, models_ui, order_sentence, side_by_side, table_ui, target_ui, verdict_badge,
+                        video_ui)
+from ui.blocks import export_buttons
+from ui.state import current_role
+from xai_core import XaiError, list_methods, render
+from xai_core.relevance import compare as cmp
+
+role = current_role()
+st.title("Compare models")
+st.caption("One clip, several models or methods side by side: the same colour scale for every column "
+           "of a method, one time axis in the source video's frames.")
+
+with st.sidebar:
+    sample_clip, sample = video_ui()
+    names = models_ui(model_names())
+    offered = [m for m in list_methods() if role.allows(m)]
+    methods = methods_ui(offered, role.default_method, key=f"compare_methods_{role.name}")
+
+if sample_clip is None:
+    st.stop()
+if not names or not methods:
+    st.info("Pick at least one model and one method in the sidebar.")
+    st.stop()
+try:
+    models = [cache.get_model(n) for n in names]
+    clips = {m.name: sample_clip(m.spec) for m in models}
+except XaiError as e:
+    st.error(f"Cannot compare on this input: {e}")
+    st.stop()
+with st.sidebar:
+    target = target_ui(models)
+
+# ------------------------------------------------------------------------------ compute
+try:
+    exps = explain_all(models, clips, methods, target)
+except XaiError as e:
+    st.error(str(e))
+    st.stop()
+
+orders = {m.name: get_order_check(m.name, clips[m.name].digest, m, clips[m.name]) for m in models}
+truth = sample.truth if sample is not None else None
+labels = cmp.column_labels(exps)
+scales = cmp.column_scales(exps)
+axis = cmp.common_frames(exps)
+
+backwards = cmp.reversed_class(truth)
+if truth:
+    kind = "motion: only the order of the frames tells it apart" if sample.kind == "motion" else \
+        "appearance: a single frame shows it"
+    twin = f"; played backwards it is a **{backwards}** clip" if backwards else ""
+    st.markdown(f"Ground truth: **{truth}** ({kind}{twin}).")
+
+
+# ------------------------------------------------------------------- columns: who says what
+for col, exp, label, scale in zip(st.columns(len(exps), gap="medium"), exps, labels, scales):
+    with col:
+        model = models[names.index(exp.model)]
+        st.subheader(label, divider="gray", help=model.info.description or model.info.family)
+        verdict = cmp.verdict(exp, truth, orders[exp.model], backwards)
+        badge = verdict_badge(verdict)
+        st.markdown(f"**{exp.predicted_label}** · {exp.probabilities[exp.predicted]:.0%} {badge}")
+        st.markdown(order_sentence(orders[exp.model]))
+        if exp.target != exp.predicted:
+            st.caption(f"Explaining {exp.target_label} ({exp.probabilities[exp.target]:.0%}).")
+        numbers = cmp.frame_numbers_of(exp)
+        tube = get_column_tube(cache.result_key(exp), exp.clip.display, exp.relevance, scale,
+                               tuple(exp.key_frames()), tuple(numbers), len(exps))
+        st.image(tube, width="stretch")
+        if role.internals:
+            st.caption(f"forward {exp.timings_ms['forward']:.0f} ms · explain {exp.timings_ms['explain']:.0f} ms"
+                       f" · colour scale {scale:.3g} · input {exp.clip.frames.shape[0]}×"
+                       f"{exp.clip.frames.shape[1]}×{exp.clip.frames.shape[2]}")
+st.caption("Each tube: the clip's frames back to front, relevance drawn on each on one shared colour "
+           "scale (per method), the line following the centre of relevance through time.")
+
+
+# -------------------------------------------------------------- frame by frame, one slider
+@st.fragment
+def frames_ui():
+    """One slider moves every column to the same source frame."""
+    st.markdown("##### Frame by frame")
+    frame = st.select_slider("Frame of the source video", options=axis,
+                             key=f"compare_frame_{axis[0]}_{axis[-1]}_{len(axis)}")  # new axis, new slider
+    for col, exp, label, scale in zip(st.columns(len(exps), gap="medium"), exps, labels, scales):
+        numbers = cmp.frame_numbers_of(exp)
+        t = min(range(len(numbers)), key=lambda i: abs(numbers[i] - frame))   # nearest sampled frame
+        heat = cache.get_overlay_frames(cache.result_key(exp), exp.clip.display, exp.relevance, "positive",
+                                        scale, role.overlay)
+        with col:
+            st.image(side_by_side(exp.clip.display[t], heat[t]), width="stretch" if len(exps) > 1 else 560,
+                     caption=f"{label} · frame {numbers[t]}: the frame, and {exp.curve[t]:.0%} of the "
+                             "relevance on it")
+
+
+frames_ui()
+
+# --------------------------------------------------------------------- when: all curves
+curves = cmp.shared_curves(exps, axis)
+first = exps[0]
+thumbnails = first.clip.display if cmp.frame_numbers_of(first) == axis else None
+st.markdown("##### When: the share of relevance on each frame")
+fig = render.curve_figure(curves, frame_indices=axis, thumbnails=thumbnails)
+st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+
+# ----------------------------------------------------------------------------- the table
+mask = None
+if "ground_truth" in role.renderings and sample is not None and sample.seed is not None:
+    mask = get_evidence_mask(sample.seed, sample.index)
+rows = cmp.comparison_table(exps, truth=truth, order=orders, reversed_truth=backwards, evidence=mask)
+table_ui(rows, target=any(e.target != e.predicted for e in exps), evidence=mask, internals=role.internals)
+
+if "export" in role.renderings:
+    st.markdown("##### Export")
+    export_buttons(exps, role, f"compare_{'_'.join(dict.fromkeys(e.model for e in exps))}",
+                   key=f"compare-export-{len(exps)}")
