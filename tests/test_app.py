@@ -107,3 +107,34 @@ def test_broken_role_file_is_a_named_error(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert any("operator.yaml" in e.value and "unknown page 'holodeck'" in e.value for e in at.error)
+
+
+def test_a_model_from_the_models_yaml_is_offered_and_explained(tmp_path, monkeypatch):
+    """A user's model declared in a models YAML appears next to the bundled ones and is explained."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    net = torchvision.models.video.r3d_18(num_classes=3)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "r3d.safetensors"))
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"models": [{
+        "name": "my_r3d", "factory": "torchvision.models.video:r3d_18", "kwargs": {"num_classes": 3},
+        "weights": "r3d.safetensors", "class_names": ["clap", "run", "sit"],
+        "input": {"frames": 8, "size": 64, "mean": [0.43, 0.39, 0.37], "std": [0.22, 0.22, 0.21]}}]}))
+    monkeypatch.setenv("XAI_MODELS", str(tmp_path / "models.yaml"))
+    at = app_as("developer")
+    box = at.sidebar.selectbox(key="model")
+    assert "my_r3d" in box.options and "c3d_small" in box.options
+    at = box.set_value("my_r3d").run()
+    assert_clean(at)
+    prediction = next(m for m in at.metric if m.label == "Prediction")
+    assert prediction.value in {"clap", "run", "sit"}
+
+
+def test_a_broken_models_yaml_leaves_the_bundled_models(tmp_path, monkeypatch):
+    (tmp_path / "models.yaml").write_text("models:\n  - factory: x:y\n")
+    monkeypatch.setenv("XAI_MODELS", str(tmp_path / "models.yaml"))
+    at = app_as("developer")
+    assert not at.exception
+    assert any("models[0] needs a 'name'" in w.value for w in at.sidebar.warning)
+    assert "c3d_small" in at.sidebar.selectbox(key="model").options

@@ -177,3 +177,42 @@ def test_broken_yaml_and_unknown_bundled_name(tmp_path):
         load_model(tmp_path / "broken.yaml")
     with pytest.raises(ModelSpecError, match="unknown model 'c4d'"):
         load_model("c4d")
+
+
+def test_models_file_lists_specs_with_paths_from_the_file(tmp_path):
+    from xai_core.models.loader import read_models_file
+    spec, net = _tiny_spec(tmp_path)
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"models": [spec]}))
+    specs = read_models_file(tmp_path / "models.yaml")
+    assert list(specs) == ["my_r3d"] and specs["my_r3d"]["weights"] == str(tmp_path / "w.safetensors")
+    model = load_model(specs["my_r3d"])
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net.eval()(x))
+    for bad, message in [({"models": [spec, spec]}, "already taken"), ({"models": [{**spec, "name": "c3d_small"}]},
+                         "already taken"), ({"modelz": []}, "one key 'models'"), ({"models": [{"factory": "a:b"}]},
+                         r"models\[0\] needs a 'name'")]:
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(ModelSpecError, match=message):
+            read_models_file(tmp_path / "bad.yaml")
+
+
+def test_explain_holds_the_models_lock(monkeypatch):
+    """explain() runs a method under the VideoModel's lock, so sessions sharing a model never interleave hooks."""
+    import threading
+    from xai_core import explain
+    from xai_core.methods import registry
+    from xai_core.video import clip_from_array
+    from xai_core.data.synthetic import make_dataset
+    model = load_model("c3d_small")
+    seen = []
+    original = registry.run_method
+
+    def spy(*args, **kwargs):
+        seen.append(model.lock._is_owned())          # held by this thread while the method runs
+        return original(*args, **kwargs)
+    monkeypatch.setattr("xai_core.relevance.explanation.run_method", spy)
+    clip = clip_from_array(make_dataset(1, 0).clips[0], model.spec)
+    explain(model, clip, "grad_cam")
+    assert seen == [True] and not model.lock._is_owned()
+    assert isinstance(model.lock, type(threading.RLock()))

@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from xai_core import render
-from xai_core.metrics.ground_truth import energy_inside, pointing_hit, pointing_tolerance, temporal_hit
+from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_hit, pointing_tolerance,
+                                          temporal_hit)
 from xai_core.relevance import export
 from xai_core.relevance.summary import summarise, where
 
@@ -100,10 +101,10 @@ def overlay_video_block(v: View) -> None:
 
 
 def ground_truth_block(v: View) -> None:
-    if v.sample is None or v.sample.truth is None:
-        return
-    mask = evidence_mask(v.sample)
     exp = v.exp
+    if v.sample is None or v.sample.truth is None or v.sample.truth not in exp.class_names:
+        return                          # ground truth only for the procedural data set's classes
+    mask = mask_on_grid(evidence_mask(v.sample), v.numbers, exp.relevance.shape)   # (T, H, W)
     right = "right" if v.sample.truth == exp.predicted_label else f"wrong (true class: {v.sample.truth})"
     st.markdown(f"**Ground truth:** {v.sample.truth} — {v.sample.kind} evidence. The model is {right}.")
     if exp.target_label != v.sample.truth:
@@ -114,7 +115,7 @@ def ground_truth_block(v: View) -> None:
     c1.metric("Pointing game", "hit" if pointing_hit(exp.relevance, mask) else "miss",
               help=f"Is the most relevant voxel inside the evidence (grown by {tol} px)?")
     c2.metric("Relevance in evidence", f"{energy_inside(exp.relevance, mask):.0%}",
-              f"evidence is {mask.mean():.1%} of the clip", delta_color="off")
+              f"evidence is {mask.mean():.1%} of the clip", delta_color="off", delta_arrow="off")
     c3.metric("Peak frame holds evidence", "yes" if temporal_hit(exp.relevance, mask) else "no")
     t = int(np.argmax(exp.curve))
     frame = v.clip.display[t]

@@ -11,12 +11,50 @@ import streamlit as st
 
 import xai_core
 from xai_core import render
+from xai_core.models.loader import load_user_model, read_models_file
+from xai_core.models.registry import bundled, bundled_names
+
+
+MODELS_FILE = Path(__file__).resolve().parents[1] / "models.yaml"
+
+
+def models_file() -> Path:
+    """The user's models YAML: ./models.yaml, or $XAI_MODELS (see models.example.yaml)."""
+    return Path(os.environ.get("XAI_MODELS") or MODELS_FILE)
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def user_model_specs(path: str) -> dict:
+    """{name: spec} from the models YAML ({} when there is none); re-read every few seconds."""
+    return read_models_file(path) if Path(path).is_file() else {}
+
+
+def model_names() -> list[str]:
+    """Bundled models with trained weights, then the models YAML's (an error there is shown once)."""
+    names = [n for n in bundled_names() if bundled(n).weights.exists()]
+    try:
+        return names + list(user_model_specs(str(models_file())))
+    except xai_core.XaiError as e:
+        st.sidebar.warning(f"{e} — only the bundled models are offered.")
+        return names
+
+
+def get_model(name: str):
+    """A model by name: bundled, or declared in the models YAML; loaded once per server process."""
+    specs = {}
+    try:
+        specs = user_model_specs(str(models_file()))
+    except xai_core.XaiError:
+        pass
+    spec = specs.get(name)
+    return _load_model(name, json.dumps(spec, sort_keys=True) if spec else "")
 
 
 @st.cache_resource(show_spinner="Loading model…")
-def get_model(name: str):
-    """A bundled model by name (or a spec file path), loaded once per server process."""
-    return xai_core.load_model(name)
+def _load_model(name: str, spec_json: str):
+    if not spec_json:
+        return xai_core.load_model(name)
+    return load_user_model(json.loads(spec_json), where=f"{models_file()}: model {name!r}")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -8,7 +8,6 @@ import numpy as np
 import streamlit as st
 
 from xai_core import get_method, render
-from xai_core.models.registry import bundled, bundled_names
 from xai_core.relevance.compare import compare, order_check
 
 from . import cache
@@ -20,8 +19,8 @@ DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a poo
 
 
 def model_names() -> list[str]:
-    """The bundled models that have trained weights."""
-    return [n for n in bundled_names() if bundled(n).weights.exists()]
+    """The models on offer: bundled ones with trained weights, then the models YAML's."""
+    return cache.model_names()
 
 
 def models_ui(names: list[str], key: str = "compare_models") -> list[str]:

@@ -8,7 +8,6 @@ import streamlit as st
 
 import xai_core
 from xai_core import XaiError
-from xai_core.models.registry import bundled_names
 
 from . import cache
 from .samples import list_samples
@@ -18,8 +17,8 @@ UPLOAD = "Upload a video…"
 
 
 def model_ui(label: str = "Model", key: str = "model", names: list[str] | None = None):
-    """Pick a bundled model; returns the loaded VideoModel (cached) or None with a message."""
-    names = names or bundled_names()
+    """Pick a model (bundled or from the models YAML); the loaded VideoModel, or None with a message."""
+    names = names or cache.model_names()
     name = st.selectbox(label, names, key=key)
     try:
         return cache.get_model(name)

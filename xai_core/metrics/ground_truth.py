@@ -46,3 +46,15 @@ def temporal_hit(relevance: np.ndarray, mask: np.ndarray) -> bool:
     if per_frame.max() <= 0:
         return False
     return bool(mask[int(np.argmax(per_frame))].any())
+
+
+def mask_on_grid(mask: np.ndarray, source_indices, shape: tuple[int, int, int]) -> np.ndarray:
+    """A mask over a video's frames (T0, H0, W0) put onto a clip's grid (T, H, W): the clip's
+    source frames, resized (nearest) to its size."""
+    mask = np.asarray(mask, bool)
+    numbers = [int(n) for n in source_indices]
+    if max(numbers) >= len(mask):
+        raise ValueError(f"evidence mask has {len(mask)} frames; the clip uses source frame {max(numbers)}")
+    T, H, W = shape
+    return np.stack([cv2.resize(mask[n].astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+                     for n in numbers]).astype(bool)                    # (T, H, W)

@@ -1,6 +1,7 @@
 """VideoModel: an nn.Module taking (N, C, T, H, W), with the metadata explanations need."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -38,6 +39,9 @@ class VideoModel(nn.Module):
         super().__init__()
         self.net = net
         self.info = info
+        # Methods add hooks to the model while they run: explain() holds this lock so that two
+        # threads (two dashboard sessions sharing a cached model) never interleave them.
+        self.lock = threading.RLock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -73,6 +77,10 @@ class VideoModel(nn.Module):
 
         Found with one forward pass on a blank clip (hooks removed in `finally`), then remembered.
         """
+        with self.lock:
+            return self._find_layer_names()
+
+    def _find_layer_names(self) -> list[str]:
         if getattr(self, "_layer_names", None) is None:
             seen: list[str] = []
             handles = []

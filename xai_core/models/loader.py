@@ -203,6 +203,33 @@ def _guess_cam_layer(net: nn.Module) -> str | None:
     return names[-1] if names else None
 
 
+def read_models_file(path: str | Path) -> dict[str, dict]:
+    """A models YAML (`models: [spec, ...]`) -> {name: spec}; weights paths made absolute.
+
+    The specs themselves are checked when a model is loaded (load_user_model); this checks the
+    file: YAML, a list of mappings, each with a unique `name` that is not a bundled model's.
+    """
+    path = Path(path)
+    where = str(path)
+    data = read_spec_file(path)
+    if set(data) != {"models"} or not isinstance(data["models"], list):
+        raise ModelSpecError(f"{where}: expected one key 'models' holding a list of model specs")
+    specs: dict[str, dict] = {}
+    for i, spec in enumerate(data["models"]):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise ModelSpecError(f"{where}: models[{i}] needs a 'name' (and the keys of a model spec)")
+        name = spec["name"]
+        if name in specs or name in bundled_names():
+            raise ModelSpecError(f"{where}: models[{i}]: the name {name!r} is already taken")
+        spec = dict(spec)
+        if isinstance(spec.get("weights"), str) and not Path(spec["weights"]).is_absolute():
+            spec["weights"] = str(path.parent / spec["weights"])
+        if isinstance(spec.get("class_names_file"), str) and not Path(spec["class_names_file"]).is_absolute():
+            spec["class_names_file"] = str(path.parent / spec["class_names_file"])
+        specs[name] = spec
+    return specs
+
+
 def list_models() -> list[dict]:
     """The bundled models with their metadata (and whether trained weights are present)."""
     out = []

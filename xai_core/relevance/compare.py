@@ -225,15 +225,9 @@ def temporal_focus(curve: np.ndarray) -> float:
 
 def evidence_on_grid(exp: Explanation, mask: np.ndarray) -> np.ndarray:
     """A ground-truth mask over the source frames (T0, H0, W0) put onto the explanation's grid (T, H, W)."""
-    import cv2
+    from ..metrics.ground_truth import mask_on_grid
 
-    mask = np.asarray(mask, bool)
-    numbers = frame_numbers_of(exp)
-    if max(numbers) >= len(mask):
-        raise ValueError(f"evidence mask has {len(mask)} frames; the clip uses source frame {max(numbers)}")
-    T, H, W = exp.relevance.shape
-    return np.stack([cv2.resize(mask[n].astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
-                     for n in numbers]).astype(bool)                  # (T, H, W)
+    return mask_on_grid(mask, frame_numbers_of(exp), exp.relevance.shape)
 
 
 def evidence_share(exp: Explanation, mask: np.ndarray) -> float:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,15 +55,16 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
     device = next(model.parameters()).device
     video = clip.tensor.unsqueeze(0).to(device)                   # (1, C, T, H, W)
     timings = {}
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        logits = model(video)                                     # (1, K)
-    probabilities = torch.softmax(logits.float(), 1)[0].cpu().numpy()
-    timings["forward"] = (time.perf_counter() - t0) * 1000
-    index = int(probabilities.argmax()) if target is None else model.target_index(target)
-    t0 = time.perf_counter()
-    relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
-    timings["explain"] = (time.perf_counter() - t0) * 1000
+    with getattr(model, "lock", nullcontext()):   # a VideoModel's lock: hooks never interleave
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            logits = model(video)                                 # (1, K)
+        probabilities = torch.softmax(logits.float(), 1)[0].cpu().numpy()
+        timings["forward"] = (time.perf_counter() - t0) * 1000
+        index = int(probabilities.argmax()) if target is None else model.target_index(target)
+        t0 = time.perf_counter()
+        relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
+        timings["explain"] = (time.perf_counter() - t0) * 1000
     extras = {}
     if info.complete:
         from ..metrics.faithfulness import completeness_gap
