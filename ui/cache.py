@@ -57,13 +57,13 @@ def _load_model(name: str, spec_json: str):
     return load_user_model(json.loads(spec_json), where=f"{models_file()}: model {name!r}")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner="Reading the video…", max_entries=32)
 def get_clip(path: str, mtime: float, spec_json: str):
     """A video file sampled to a model's input spec (keyed by path, mtime and spec)."""
     return xai_core.load_video(path, xai_core.InputSpec.from_dict(json.loads(spec_json)))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner="Reading the uploaded video…", max_entries=8)
 def get_upload_clip(data: bytes, name: str, spec_json: str):
     """An uploaded video: written to a temporary file, sampled, and the file removed again."""
     suffix = Path(name).suffix or ".mp4"

@@ -10,9 +10,7 @@ import streamlit as st
 from xai_core import get_method, render
 from xai_core.relevance.compare import compare, order_check
 
-from . import cache
-from .samples import list_samples
-from .widgets import UPLOAD, VIDEO_TYPES
+from . import cache, widgets
 
 DEMO_CLIP = "synthetic · stand_up"          # the reversed-order demo: order decides the class
 DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a pooling one that cannot
@@ -51,26 +49,8 @@ def _unless_set(key: str, default):
 
 
 def video_ui(key: str = "compare_clip"):
-    """Pick a sample or upload one; returns (sampler(spec) -> Clip, Sample or None), or (None, None)."""
-    samples = list_samples()
-    labels = [s.label for s in samples] + [UPLOAD]
-    index = labels.index(DEMO_CLIP) if DEMO_CLIP in labels else 0
-    choice = st.selectbox("Clip", labels, index=index, key=key)
-    if choice != UPLOAD:
-        sample = samples[labels.index(choice)]
-        mtime = sample.path.stat().st_mtime
-        return (lambda spec: cache.get_clip(str(sample.path), mtime, _json(spec))), sample
-    limit = st.get_option("server.maxUploadSize")
-    up = st.file_uploader(f"Video file (up to {limit} MB)", type=VIDEO_TYPES, key=f"{key}_upload")
-    if up is None:
-        st.info(f"Choose a video file: {', '.join(VIDEO_TYPES)}; up to {limit} MB.")
-        return None, None
-    data, name = up.getvalue(), up.name
-    return (lambda spec: cache.get_upload_clip(data, name, _json(spec))), None
-
-
-def _json(spec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True)
+    """Pick the clip to compare on (default: the reversed-order demo); see widgets.video_ui."""
+    return widgets.video_ui(key, default=DEMO_CLIP)
 
 
 def cached_explain(model, clip, method: str, target, **options):

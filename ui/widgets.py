@@ -37,25 +37,43 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam") -> s
                         help="\n\n".join(f"**{m.label}** — {m.description}" for m in infos))
 
 
-def clip_ui(spec, key: str = "clip"):
-    """Pick a sample clip or upload one; returns (Clip or None, Sample or None)."""
+def video_ui(key: str = "clip", default: str | None = None):
+    """Pick a sample or upload a video; returns (sampler(spec) -> Clip, Sample or None), or (None, None).
+
+    The sampler reads the video for a model's input spec (cached), so several models with
+    different specs can share one pick.
+    """
     samples = list_samples()
     labels = [s.label for s in samples] + [UPLOAD]
-    choice = st.selectbox("Clip", labels, key=key)
-    spec_json = json.dumps(spec.to_dict())
-    try:
-        if choice == UPLOAD:
-            limit = st.get_option("server.maxUploadSize")
-            up = st.file_uploader(f"Video file (up to {limit} MB)", type=VIDEO_TYPES, key=f"{key}_upload")
-            if up is None:
-                st.info(f"Choose a video file: {', '.join(VIDEO_TYPES)}; up to {limit} MB.")
-                return None, None
-            return cache.get_upload_clip(up.getvalue(), up.name, spec_json), None
+    index = labels.index(default) if default in labels else 0
+    choice = st.selectbox("Clip", labels, index=index, key=key)
+    if choice != UPLOAD:
         sample = samples[labels.index(choice)]
-        return cache.get_clip(str(sample.path), sample.path.stat().st_mtime, spec_json), sample
+        mtime = sample.path.stat().st_mtime
+        return (lambda spec: cache.get_clip(str(sample.path), mtime, _spec_json(spec))), sample
+    limit = st.get_option("server.maxUploadSize")
+    up = st.file_uploader(f"Video file (up to {limit} MB)", type=VIDEO_TYPES, key=f"{key}_upload")
+    if up is None:
+        st.info(f"Choose a video file: {', '.join(VIDEO_TYPES)}; up to {limit} MB.")
+        return None, None
+    data, name = up.getvalue(), up.name
+    return (lambda spec: cache.get_upload_clip(data, name, _spec_json(spec))), None
+
+
+def clip_ui(spec, key: str = "clip"):
+    """Pick a sample clip or upload one, sampled for `spec`; returns (Clip or None, Sample or None)."""
+    sampler, sample = video_ui(key)
+    if sampler is None:
+        return None, None
+    try:
+        return sampler(spec), sample
     except XaiError as e:
         st.error(f"This video cannot be used: {e}")
         return None, None
+
+
+def _spec_json(spec) -> str:
+    return json.dumps(spec.to_dict(), sort_keys=True)
 
 
 def target_ui(class_names: list[str], key: str = "target"):
