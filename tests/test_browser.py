@@ -62,6 +62,12 @@ def check_explain(page, role):
         assert state["duration"] > 0 and state["currentTime"] > 0.2
     if "summary" in role.renderings:
         assert page.locator("h3").first.is_visible()
+    if "export" in role.renderings:                                   # made on click, offline HTML
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Report (HTML)").click()
+        html = open(download.value.path(), encoding="utf-8").read()
+        assert html.lstrip().lower().startswith("<!doctype html") and "data:image/png;base64," in html
+        assert "http://" not in html and "https://" not in html
 
 
 def check_compare(page, role):

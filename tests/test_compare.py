@@ -168,8 +168,8 @@ def test_demo_verdicts_in_the_table():
     exps = cmp.compare([c3d, pool], STAND_UP, "grad_cam")
     order = {m.name: cmp.order_check(m, e.clip) for m, e in zip([c3d, pool], exps)}
     rows = cmp.comparison_table(exps, truth="stand_up", order=order, reversed_truth=cmp.reversed_class("stand_up"))
-    assert rows[0]["verdict"] == "right, also backwards" and rows[0]["reversed clip"].startswith("sit_down")
-    assert rows[1]["verdict"] != "right, also backwards" and "wrong" in rows[1]["verdict"]
+    assert rows[0]["verdict"] == "right both ways" and rows[0]["reversed clip"].startswith("sit_down")
+    assert rows[1]["verdict"] != "right both ways" and "wrong" in rows[1]["verdict"]
 
 
 def test_verdict_and_reversed_class(exps):
@@ -178,7 +178,7 @@ def test_verdict_and_reversed_class(exps):
     check = lambda backwards: cmp.OrderCheck(said, 0.9, backwards, 0.9, 1.0)   # noqa: E731
     assert cmp.verdict(e, None) is None and cmp.verdict(e, said) == "right"
     assert cmp.verdict(e, "wave") == f"wrong (it says {said})"
-    assert cmp.verdict(e, said, check("sit_down"), "sit_down") == "right, also backwards"
-    assert cmp.verdict(e, said, check(said), "sit_down") == "right, wrong backwards"
+    assert cmp.verdict(e, said, check("sit_down"), "sit_down") == "right both ways"
+    assert cmp.verdict(e, said, check(said), "sit_down") == "right by chance, wrong backwards"
     assert cmp.reversed_class("stand_up") == "sit_down" and cmp.reversed_class("walk_right") == "walk_left"
     assert cmp.reversed_class("wave") is None and cmp.reversed_class(None) is None

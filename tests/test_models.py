@@ -216,3 +216,18 @@ def test_explain_holds_the_models_lock(monkeypatch):
     explain(model, clip, "grad_cam")
     assert seen == [True] and not model.lock._is_owned()
     assert isinstance(model.lock, type(threading.RLock()))
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_integrated_gradients_complete_on_shipped_weights(name):
+    """On the trained models, at default settings, relevance sums to f(x) - f(baseline) within 1%."""
+    from xai_core.data.synthetic import make_dataset
+    from xai_core.methods.registry import run_method
+    from xai_core.metrics.faithfulness import completeness_gap
+    from xai_core.models.train import GT_SEED, batches
+    data = make_dataset(2, GT_SEED)
+    model = load_model(name)
+    x, y = next(batches(data.clips, data.labels, 2, np.random.default_rng(0), augment=False))
+    relevance = run_method("integrated_gradients", model, x, y)
+    for i in range(2):
+        assert completeness_gap(model, x[i:i + 1], int(y[i]), relevance[i]) < 0.01

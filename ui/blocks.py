@@ -57,6 +57,9 @@ def prediction_block(v: View) -> None:
     if exp.target != exp.predicted:
         left.caption(f"Explaining **{exp.target_label}** ({exp.probabilities[exp.target]:.0%}), "
                      "not the prediction.")
+    if "completeness_gap" in exp.extras:
+        left.caption(f"Complete within {exp.extras['completeness_gap']:.2%}: the relevance adds up to "
+                     "the change of the class score from the baseline clip to this one.")
     right.plotly_chart(probabilities_figure(exp.probabilities, exp.class_names, highlight=exp.target),
                        width="stretch", config={"displayModeBar": False}, key=f"probs-{v.key}")
 

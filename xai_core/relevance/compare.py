@@ -250,7 +250,7 @@ def verdict(exp: Explanation, truth: str | None, check: OrderCheck | None = None
     """'right', 'wrong (it says sit_down)', or None when the truth is not known.
 
     Given what the model says on the reversed clip (check) and that clip's true class, a right
-    answer becomes 'right, also backwards' or 'right, wrong backwards'.
+    answer becomes 'right both ways' or 'right by chance, wrong backwards'.
     """
     if truth is None:
         return None
@@ -259,8 +259,8 @@ def verdict(exp: Explanation, truth: str | None, check: OrderCheck | None = None
     if check is None or reversed_truth is None:
         return "right"
     if check.reversed_label == reversed_truth:
-        return "right, also backwards"
-    return "right, wrong backwards"
+        return "right both ways"
+    return "right by chance, wrong backwards"
 
 
 def comparison_table(explanations: list[Explanation], frame_numbers=None, *, truth: str | None = None,
