@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ground_truth import write_section  # noqa: E402
+from benchmarks.sections import write_section  # noqa: E402
 from tests.e2e import browser_page, first_explained, served_app, wait_settled  # noqa: E402
 from ui.state import DEFAULT_ROLE  # noqa: E402
 from user_roles import load_roles  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ground_truth import write_section  # noqa: E402
+from benchmarks.sections import write_section  # noqa: E402
 from xai_core.data.synthetic import make_dataset  # noqa: E402
 
 

@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import replace_between  # noqa: E402
 from xai_core.data.synthetic import CLASSES, make_dataset  # noqa: E402
 from xai_core.methods import list_methods, run_method  # noqa: E402
 from xai_core.methods.gradients import target_scores  # noqa: E402
@@ -194,14 +195,6 @@ HEADER = ("## Methods\n\n"
           "IntegratedGradients at 64 steps (ours refines past 64 steps until complete within 1%, "
           "so it can cost more), LayerGradCam + interpolate, Occlusion with "
           "perturbations_per_eval 16). Written by `benchmarks/bench_methods.py`, one table per device.")
-
-
-def replace_between(doc: str, begin: str, end: str, text: str) -> str:
-    """`doc` with the part between the markers (markers kept) replaced, or the block appended."""
-    block = f"{begin}\n{text}\n{end}"
-    if begin in doc and end in doc:
-        return doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    return doc.rstrip("\n") + "\n\n" + block + "\n"
 
 
 def write_section(device: str, text: str) -> None:

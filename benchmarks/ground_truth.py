@@ -25,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
 from xai_core.data.synthetic import make_dataset  # noqa: E402
 from xai_core.methods.registry import list_methods, run_method  # noqa: E402
 from xai_core.metrics.ground_truth import energy_inside, pointing_hit, pointing_tolerance, temporal_hit  # noqa: E402
@@ -92,18 +93,7 @@ def main():
         f"A uniform map would put {uniform:.1%} of its energy in the mask (the evidence's share of the clip);"
         f" the pointing game grows the mask by {pointing_tolerance(data.masks.shape[2])} px in space (the usual"
         " 15 px at 224 px, scaled to the frame).", "", *table, ""])
-    write_section(Path(a.out), body)
-
-
-def write_section(path: Path, body: str, key: str = "ground-truth") -> None:
-    begin, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
-    text = path.read_text() if path.exists() else HEADER
-    block = f"{begin}\n{body}\n{end}"
-    if begin in text and end in text:
-        text = text.split(begin)[0] + block + text.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(Path(a.out), body, "ground-truth", HEADER)
 
 
 HEADER = """# Ground truth: is the relevance where the evidence is?
