@@ -1,4 +1,4 @@
-"""Video input: decode any OpenCV-readable file, sample it to a model's input spec, slide windows."""
+"""Video input: decode a file (OpenCV, PyAV fallback), sample it to a model's input spec, slide windows."""
 from .clip import Clip, from_frames, to_tensor
 from .decode import VideoInfo, probe
 from .sample import clip_from_array, load_video, sample_indices

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import VideoError
 from ..spec import InputSpec
 from .clip import Clip
-from .decode import FrameReader, check_complete, display_shape, file_digest, resize, to_rgb
+from .decode import FrameReader, display_shape, file_digest, resize, to_rgb
 
 SHORT_POLICIES = ("loop", "pad")
 
@@ -101,34 +101,38 @@ def load_video(path: str | os.PathLike, spec: InputSpec, *, display_size: int | 
 
     `frames` are resized to spec.height x spec.width (full field of view, no crop); `display`
     keeps the source aspect with the longer side at most `display_size` (None: source size).
-    start/end are frame indices (end exclusive). A video with fewer frames than the spec is looped
-    or padded (`short`); the Clip's notes say so. Frames are read once, front to back, keeping only
-    the sampled ones; when the container's frame count proves wrong the file is read a second
-    time. Still images OpenCV's video reader opens (PNG, JPEG) count as one-frame videos.
-    Raises VideoError for a missing, empty, unreadable or truncated file.
+    start/end are frame indices (end exclusive), numbered as the container numbers its frames:
+    a frame that fails to decode keeps its index and is never sampled; the T frames are spread
+    evenly over the frames of [start, end) that decode. A video with fewer frames than the spec
+    is looped or padded (`short`). Frames are read once, front to back, keeping only the sampled
+    ones; when the container's frame count proves wrong, or a sampled frame does not decode, the
+    file is read a second time. The Clip's notes say what reading and sampling had to do. Still
+    images OpenCV's video reader opens (PNG, JPEG) count as one-frame videos; a codec OpenCV
+    cannot decode is read with PyAV (see `decode`).
+    Raises VideoError for a missing, empty, unreadable, truncated or undecodable file.
     """
     check_options(short, display_size, str(path))
     with FrameReader(path) as reader:
-        listed = reader.info.frame_count  # the container's figure; 0 when it has none
+        listed = reader.listed  # the container's figure; 0 when it has none
         got: dict = {}
         wanted = [-1]
         if listed and (start or 0) < listed:  # trust the figure for a first pass ...
             lo, hi, _ = _bounds(reader.path, start, end, listed)
             wanted, _ = _spread(lo, hi, spec.frames, short)
             got = _read(reader, wanted, spec, display_size)
-        # ... and count to the end when it matters (one extra grab when the figure was right)
-        unsure = not listed or end is None or end > listed or wanted[-1] not in got
+        # ... and read to the end when it matters (one extra grab when the figure was right)
+        unsure = not listed or end is None or end > listed or not set(wanted) <= set(got)
         n = reader.count_rest() if unsure else listed
-        info = reader.info
-    notes = []
-    if n != listed:
-        check_complete(path, n)
-        notes += [f"the container reported {listed} frames; {n} decoded"] if listed else []
-    lo, hi, clamped = _bounds(info.path, start, end, n)
-    indices, short_note = _spread(lo, hi, spec.frames, short)
-    if not set(indices) <= set(got):  # the figure was wrong: read again with the true count
+        info, skipped = reader.info, list(reader.skipped)
+        lo, hi, clamped = _bounds(info.path, start, end, n)
+        notes = reader.notes(lo, hi)
+    indices, short_note = _spread(lo, hi, spec.frames, short, skipped, path=info.path)
+    if not set(indices) <= set(got):  # the figure was wrong, or frames failed: read again
         with FrameReader(path) as reader:
             got = _read(reader, indices, spec, display_size)
+        missing = sorted(set(indices) - set(got))
+        if missing:  # a decoder that is not deterministic: typed, never a KeyError
+            raise VideoError(f"{info.path}: frame {missing[0]} decoded in one pass but not in the next")
     notes += clamped + ([short_note] if short_note else []) + rotation_note(info.rotation)
     digest = params_digest(file_digest(path), spec=spec.to_dict(), display_size=display_size,
                            start=lo, end=hi, short=short)
@@ -136,10 +140,15 @@ def load_video(path: str | os.PathLike, spec: InputSpec, *, display_size: int | 
                       digest=digest, notes=notes)
 
 
-def _spread(lo: int, hi: int, t: int, short: str) -> tuple[list[int], str | None]:
-    """sample_indices over the frame range [lo, hi), as absolute frame indices."""
-    offsets, note = sample_indices(hi - lo, t, short)
-    return [lo + k for k in offsets], note
+def _spread(lo: int, hi: int, t: int, short: str, skipped: list[int] = (),
+            path: str = "") -> tuple[list[int], str | None]:
+    """sample_indices over the frames of [lo, hi) that decode (all but `skipped`), as absolute frame indices."""
+    gone = {i for i in skipped if lo <= i < hi}
+    frames = [i for i in range(lo, hi) if i not in gone] if gone else range(lo, hi)
+    if not frames:
+        raise VideoError(f"{path}: none of frames {lo}-{hi - 1} could be decoded")
+    offsets, note = sample_indices(len(frames), t, short)
+    return [frames[k] for k in offsets], note
 
 
 def clip_from_array(frames: np.ndarray, spec: InputSpec, *, display_size: int | None = 256,

@@ -5,10 +5,12 @@ import os
 from collections import deque
 from typing import Iterator
 
+import numpy as np
+
 from ..errors import VideoError
 from ..spec import InputSpec
 from .clip import Clip
-from .decode import FrameReader, check_complete, check_file, file_digest
+from .decode import FrameReader, check_file, file_digest
 from .sample import check_options, frame_pair, params_digest, rotation_note, sample_indices, stack_clip
 
 
@@ -30,8 +32,12 @@ def iter_windows(path: str | os.PathLike, spec: InputSpec, *, length: int | None
     indices. With `cover_end`, a last window aligned to the end of the video covers frames the
     stride would skip; a video shorter than `length` gives one window (looped or padded by
     `short`). The file is read once, front to back; only the last `length` frames are held, at
-    model and display size. Window starts are listed by `window_starts`. A truncated file raises
-    VideoError once its end is reached.
+    model and display size. Window starts are listed by `window_starts`.
+    Frames are numbered as in `load_video`: a frame that fails to decode keeps its index, so a
+    window over it holds fewer frames; they are spread over spec.frames in order (a neighbour
+    repeated when fewer than spec.frames remain), and the window's notes name the skipped frame.
+    A window in which no frame decodes is left out. A truncated file raises VideoError once
+    its end is reached.
     """
     length = spec.frames if length is None else length
     stride = length if stride is None else stride
@@ -43,34 +49,65 @@ def iter_windows(path: str | os.PathLike, spec: InputSpec, *, length: int | None
     return _windows(path, spec, length, stride, display_size, short, cover_end)
 
 
+def _in_order(m: int, t: int) -> list[int]:
+    """t positions spread evenly over m frames in order, neighbours repeated when m < t."""
+    return np.floor(np.linspace(0, m - 1, t) + 0.5).astype(int).tolist() if t > 1 else [(m - 1) // 2]
+
+
 def _windows(path, spec: InputSpec, length: int, stride: int, display_size: int | None, short: str,
              cover_end: bool) -> Iterator[Clip]:
     positions, short_note = sample_indices(length, spec.frames, short)  # within a full window
     digest = file_digest(path)
     common = dict(spec=spec.to_dict(), display_size=display_size, length=length, short=short)
-    held: deque = deque(maxlen=length)  # (index, model frame, display frame): the last `length`
+    held: deque = deque(maxlen=length)  # (index, model frame, display frame): the last `length` decoded
 
-    def window(picks: list[int], *notes: str | None) -> Clip:
-        """The Clip for the frames held now, taking the positions `picks` within them."""
-        taken = [held[p] for p in picks]
-        first, final = held[0][0], held[-1][0]
+    def window(first: int, final: int, *notes: str | None, picks: list[int] | None = None) -> Clip | None:
+        """The Clip over source frames [first, final] from the frames held now; None if none of them decoded.
+
+        picks: positions within the decoded frames held (default: spread evenly, as a full window's)
+        """
+        inside = [h for h in held if first <= h[0] <= final]
+        if not inside:
+            return None
+        if picks is None and len(inside) == length:
+            picks, notes = positions, (short_note, *notes)
+        elif picks is None and length < spec.frames:  # short windows follow the `short` policy
+            picks, note = sample_indices(len(inside), spec.frames, short)
+            notes = (note, *notes)
+        elif picks is None:  # frames failed inside: spread the rest in order
+            picks = _in_order(len(inside), spec.frames)
+        taken = [inside[p] for p in picks]
         return stack_clip([(m, d) for _, m, d in taken], spec, [i for i, _, _ in taken],
                           fps=reader.info.fps, source=str(reader.path),
                           digest=params_digest(digest, start=first, **common),
                           notes=[f"window over source frames {first}-{final}"]
-                          + [x for x in notes if x] + rotation_note(reader.info.rotation))
+                          + [x for x in notes if x] + reader.notes(first, final + 1)
+                          + rotation_note(reader.info.rotation))
 
     with FrameReader(path) as reader:
-        last = None
+        start, last = 0, None  # the next window's first frame; the last window yielded
+
+        def complete(upto: int) -> Iterator[Clip]:
+            """The windows whose last frame is at most `upto`, in order."""
+            nonlocal start, last
+            while start + length - 1 <= upto:
+                clip = window(start, start + length - 1)
+                last, start = start, start + stride
+                if clip is not None:
+                    yield clip
+
         for i, rgb in reader.frames():
+            yield from complete(i - 1)  # windows whose last frame failed to decode
             held.append((i, *frame_pair(rgb, spec, display_size)))
-            start = i - length + 1
-            if start >= 0 and start % stride == 0:
-                last = start
-                yield window(positions, short_note)
-        n = reader.decoded
-        check_complete(reader.path, n)
+            yield from complete(i)      # the window that ends with frame i
+        n = reader.position  # frames in the stream; the truncation rule has been applied
+        yield from complete(n - 1)
         if n < length:  # the whole video is shorter than one window
-            yield window(*sample_indices(n, spec.frames, short))
+            picks, note = sample_indices(len(held), spec.frames, short)
+            clip = window(0, n - 1, note, picks=picks)
         elif cover_end and last != n - length:
-            yield window(positions, short_note, "last window aligned to the end of the video")
+            clip = window(n - length, n - 1, "last window aligned to the end of the video")
+        else:
+            clip = None
+        if clip is not None:
+            yield clip
