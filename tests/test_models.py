@@ -159,7 +159,7 @@ def test_pickled_model_is_refused_not_unpickled(tmp_path):
     ({"factory": "torchvision.models.video:r4d"}, "has no 'r4d'"),
     ({"class_names": ["a", "b"]}, "3 outputs but 2 class names"),
     ({"weights": "missing.safetensors"}, "not found"),
-    ({"input": {"frames": 0, "size": 64}}, "'frames' must be a positive integer"),
+    ({"input": {"frames": 0, "size": 64}}, "'frames' must be an integer from 1 to"),
     ({"cam_layer": "layer9"}, "'cam_layer' 'layer9' is not a module"),
 ])
 def test_bad_specs_name_the_key(tmp_path, change, message):

@@ -1,58 +1,108 @@
-"""The input spec a video model declares: how many frames, what size, how to normalise."""
+"""The input spec a video model declares: how many frames, what size, which channels, how to normalise."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, asdict
 
 from .errors import ModelSpecError
 
+# What a decoded video can be turned into: the channel layouts the input pipeline makes from RGB frames.
+CHANNELS = {"RGB": 3, "BGR": 3, "gray": 1}
+MAX_FRAMES = 1024           # frames per clip; more is a mistake, not a model (I3D uses 64-250)
+MAX_SIZE = 4096             # pixels per side of the model's input grid
+
 
 @dataclass(frozen=True)
 class InputSpec:
-    """Frames T, size H x W, RGB mean/std on the [0, 1] scale."""
+    """Frames T, size H x W, channel layout and per-channel mean/std on the [0, 1] scale.
+
+    The number of channels C is the length of `mean` (and `std`): 3 for "RGB" / "BGR" frames,
+    1 for "gray" (ITU-R BT.601 luma). A spec that gives one mean value and no `channels` means gray.
+    """
 
     frames: int = 16
     height: int = 64
     width: int = 64
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+    channels: str = "RGB"
 
     def __post_init__(self):
-        for name in ("frames", "height", "width"):
+        for name, top in (("frames", MAX_FRAMES), ("height", MAX_SIZE), ("width", MAX_SIZE)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ModelSpecError(f"input spec: '{name}' must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+                raise ModelSpecError(f"input spec: '{name}' must be an integer from 1 to {top}, got {value!r}")
+        if self.channels not in CHANNELS:
+            raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got {self.channels!r}")
+        C = CHANNELS[self.channels]
         for name in ("mean", "std"):
-            value = getattr(self, name)
-            if len(value) != 3:
-                raise ModelSpecError(f"input spec: '{name}' needs 3 values (R, G, B), got {value!r}")
-            object.__setattr__(self, name, tuple(float(v) for v in value))
+            value = _numbers(getattr(self, name), f"input spec: '{name}'")
+            if len(value) != C:
+                raise ModelSpecError(f"input spec: '{name}' needs {C} value{'s' * (C > 1)} for "
+                                     f"{self.channels} input, got {list(value)}")
+            object.__setattr__(self, name, value)
         if min(self.std) <= 0:
-            raise ModelSpecError(f"input spec: 'std' must be positive, got {self.std!r}")
+            raise ModelSpecError(f"input spec: 'std' must be positive, got {list(self.std)}")
 
     @property
     def size(self) -> tuple[int, int]:
         return self.height, self.width
+
+    @property
+    def num_channels(self) -> int:
+        """C, the channel count of the model's input (N, C, T, H, W)."""
+        return CHANNELS[self.channels]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of one clip as the model takes it."""
+        return self.num_channels, self.frames, self.height, self.width
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "input spec") -> "InputSpec":
+        """An InputSpec from a spec's `input` mapping; every mistake names `where` and the key.
+
+        Accepts `size: N` or `size: [H, W]` for height/width, and infers `channels: gray` when
+        `mean` has one value and no `channels` is given.
+        """
         if not isinstance(d, dict):
             raise ModelSpecError(f"{where}: expected a mapping, got {type(d).__name__}")
         d = dict(d)
-        if "size" in d:  # accept size: [H, W] or size: N
-            size = d.pop("size")
-            h, w = (size, size) if isinstance(size, int) else tuple(size)
-            d.setdefault("height", h)
-            d.setdefault("width", w)
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ModelSpecError(f"{where}: unknown key(s) {unknown}; known: {sorted(known | {'size'})}")
         try:
+            if "size" in d:
+                d.update(zip(("height", "width"), _size(d.pop("size"))))
+            if "channels" not in d and isinstance(d.get("mean"), (list, tuple)) and len(d["mean"]) == 1:
+                d["channels"] = "gray"
+            known = {f for f in cls.__dataclass_fields__}
+            unknown = sorted(set(d) - known, key=str)
+            if unknown:
+                raise ModelSpecError(f"input spec: unknown key(s) {unknown}; known: {sorted(known | {'size'})}")
             return cls(**d)
         except ModelSpecError as e:
             raise ModelSpecError(str(e).replace("input spec", where, 1)) from None
-        except TypeError as e:
-            raise ModelSpecError(f"{where}: {e}") from None
+
+
+def _size(size) -> tuple[int, int]:
+    """`size: N` or `size: [H, W]` -> (H, W); anything else (a string, [H, W, C]) is an error."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size, size
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return tuple(size)
+    raise ModelSpecError(f"input spec: 'size' must be an integer or [height, width], got {size!r}"
+                         + (" (channels come from 'mean'/'std' and 'channels')"
+                            if isinstance(size, (list, tuple)) and len(size) == 3 else ""))
+
+
+def _numbers(value, where: str) -> tuple[float, ...]:
+    """A list of finite real numbers as a tuple of floats (a string or a bool is not a number)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (list, tuple)) or not value or \
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ModelSpecError(f"{where} must be a list of numbers, got {value!r}")
+    if not all(math.isfinite(v) for v in value):
+        raise ModelSpecError(f"{where} must be finite numbers, got {list(value)}")
+    return tuple(float(v) for v in value)

@@ -11,26 +11,60 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import MethodError, ModelSpecError
+from ..models.check import layout_problem, to_ncthw
 from .gradients import target_scores
 from .hooks import capture, rnn_without_cudnn
 from .registry import register_method
 
 
-def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
-    """The CAM layer: a module, a dotted name inside `model`, or None for the model's declared one."""
+def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[nn.Module, str]:
+    """The CAM layer and its output layout: a module, a dotted name inside `model`, or None for the
+    model's declared one (a VideoModel's `cam_layer`, with its spec's `cam_layout`)."""
+    layout = "NCTHW"
     try:
         if layer is None:
             layer = getattr(model, "cam_layer", None)  # VideoModel: a module; a zoo net: a dotted name
+            info = getattr(model, "info", None)
+            layout = getattr(info, "cam_layout", None) or layout
         if isinstance(layer, nn.Module):
-            return layer
+            return layer, layout
         if isinstance(layer, str) and hasattr(model, "layer"):  # VideoModel: names inside its net
-            return model.layer(layer)
+            info = getattr(model, "info", None)
+            if info is not None and layer == info.cam_layer:
+                layout = info.cam_layout
+            return model.layer(layer), layout
         if isinstance(layer, str):
-            return model.get_submodule(layer)
+            return model.get_submodule(layer), layout
     except (ModelSpecError, AttributeError) as e:
         raise MethodError(f"grad_cam: {e}") from None
     raise MethodError(f"grad_cam: model {type(model).__name__} declares no CAM layer; "
                       "pass one with layer=<dotted module name>")
+
+
+def joined_activations(rec, where: str, input_shape, layout: str) -> list[torch.Tensor]:
+    """The CAM layer's outputs, each (N, C', T_i, H', W') in NCTHW, checked to be joinable in time.
+
+    A layer that runs more than once per forward pass (a backbone applied to each part of a clip,
+    as multi-clip models do) is read as the model uses it: all calls joined along time, in call
+    order. Calls of different shape cannot be joined and are refused, never read from the last
+    call only.
+    """
+    if not rec.activations:
+        raise MethodError(f"{where} did not run in the forward pass")
+    if not all(torch.is_tensor(a) and a.dim() == 5 for a in rec.activations):
+        shapes = [tuple(a.shape) if torch.is_tensor(a) else type(a).__name__ for a in rec.activations]
+        raise MethodError(f"{where} outputs {shapes[0] if len(shapes) == 1 else shapes}; "
+                          "a CAM layer must output (N, C, T, H, W)")
+    maps = [to_ncthw(a, layout) for a in rec.activations]                  # each (N, C', T_i, H', W')
+    if len({(a.shape[0], a.shape[1], *a.shape[3:]) for a in maps}) > 1:
+        raise MethodError(f"{where} runs {len(maps)} times per forward pass with outputs of different "
+                          f"shapes {[tuple(a.shape) for a in maps]}; they cannot be joined in time: "
+                          "choose a layer that runs once")
+    problem = layout_problem((*maps[0].shape[:2], sum(a.shape[2] for a in maps), *maps[0].shape[3:]),
+                             tuple(input_shape), "NCTHW")
+    if problem:
+        raise MethodError(f"{where} {problem}")
+    return maps
 
 
 @register_method("grad_cam", "Grad-CAM (saliency tubes)", cost="cheap", native_video=True,
@@ -39,24 +73,26 @@ def grad_cam(model, video, target, *, layer: str | None = None):
     """Which space-time regions of a deep layer raised the score: coarse tubes, about one forward pass.
 
     Channel weights are the layer's gradients averaged over (T', H', W'); the map is
-    ReLU(sum_c w_c A_c), upsampled trilinearly to the clip's T x H x W.
+    ReLU(sum_c w_c A_c), upsampled trilinearly to the clip's T x H x W (Selvaraju et al. 2017;
+    in space-time, Stergiou et al. 2019). A layer that runs several times per forward pass is
+    read with all its calls joined along time; a layer whose output is channels-last is read in
+    the layout the model's spec declares (`cam_layout`).
     """
-    module = resolve_layer(model, layer)
+    module, layout = resolve_layer(model, layer)
     where = f"grad_cam: layer {layer if isinstance(layer, str) else type(module).__name__!r}"
     with rnn_without_cudnn(model):
         with torch.no_grad(), capture(module, detach_input_graph=True) as rec:
             score = target_scores(model, video.detach(), target).sum()
-        A = rec.activation                                      # (N, C', T', H', W')
-        if A is None:
-            raise MethodError(f"{where} did not run in the forward pass")
-        if A.dim() != 5:
-            raise MethodError(f"{where} outputs shape {tuple(A.shape)}; "
-                              "a CAM layer must output (N, C, T, H, W)")
+        maps = joined_activations(rec, where, video.shape, layout)
         if not score.requires_grad:
             raise MethodError("grad_cam: the score does not depend on the CAM layer's output")
-        (G,) = torch.autograd.grad(score, A)                    # (N, C', T', H', W')
+        grads = torch.autograd.grad(score, rec.activations, allow_unused=True)
+    if any(g is None for g in grads):
+        raise MethodError(f"{where}: the score does not depend on every call of the layer")
     with torch.no_grad():
-        weights = G.mean(dim=(2, 3, 4), keepdim=True)           # (N, C', 1, 1, 1)
-        cam = F.relu((weights * A).sum(1, keepdim=True))        # (N, 1, T', H', W')
+        A = torch.cat(maps, 2)                                               # (N, C', T', H', W')
+        G = torch.cat([to_ncthw(g, layout) for g in grads], 2)               # (N, C', T', H', W')
+        weights = G.mean(dim=(2, 3, 4), keepdim=True)                        # (N, C', 1, 1, 1)
+        cam = F.relu((weights * A).sum(1, keepdim=True))                     # (N, 1, T', H', W')
         cam = F.interpolate(cam, size=video.shape[2:], mode="trilinear", align_corners=False)
-    return cam[:, 0]                                            # (N, T, H, W)
+    return cam[:, 0]                                                         # (N, T, H, W)

@@ -10,40 +10,48 @@ from torch import nn
 
 @dataclass
 class Captured:
-    activation: torch.Tensor | None = None
-    gradient: torch.Tensor | None = None
+    """A layer's output on each call of one forward pass, in call order (most layers run once)."""
+
+    activations: list = field(default_factory=list)
     handles: list = field(default_factory=list)
+
+    @property
+    def activation(self) -> torch.Tensor | None:
+        """The output of the only call (None if the layer did not run)."""
+        return self.activations[-1] if self.activations else None
 
 
 @contextmanager
 def capture(layer: nn.Module, detach_input_graph: bool = False):
-    """Record `layer`'s output and, on backward, its gradient (a tensor hook set in a forward hook).
+    """Record `layer`'s output on every call while in the block; hooks are removed in `finally`.
 
-    With `detach_input_graph`, the output is detached and made a leaf, so a backward pass stops
+    With `detach_input_graph`, each output is detached and made a leaf, so a backward pass stops
     at this layer and never goes back to the input: a CAM then costs about one forward pass.
     The hook also switches gradients on, so the layers before this one can run under
     `torch.no_grad()` (no graph at all) and only the layers after it build one; the grad mode
-    in force on entry is restored on exit.
+    in force on entry is restored on exit. Gradients of the recorded outputs are taken with
+    `torch.autograd.grad(score, rec.activations)`.
     """
     rec = Captured()
     grad_mode = torch.is_grad_enabled()
 
     def forward_hook(module, inputs, output):
+        if not torch.is_tensor(output):
+            rec.activations.append(output)
+            return None
         if detach_input_graph:
             torch.set_grad_enabled(True)               # the layers after this one build a graph
-            rec.activation = output.detach().requires_grad_(True)
-            output = rec.activation.clone()            # not the leaf: in-place ops downstream stay legal
-        else:
-            rec.activation = output
-        if output.requires_grad:
-            rec.handles.append(output.register_hook(lambda g: setattr(rec, "gradient", g)))
-        return output
+            leaf = output.detach().requires_grad_(True)
+            rec.activations.append(leaf)
+            return leaf.clone()                        # not the leaf: in-place ops downstream stay legal
+        rec.activations.append(output)
+        return None
 
     handle = layer.register_forward_hook(forward_hook)
+    rec.handles.append(handle)
     try:
         yield rec
     finally:
-        handle.remove()
         for h in rec.handles:
             h.remove()
         torch.set_grad_enabled(grad_mode)

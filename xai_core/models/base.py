@@ -24,23 +24,38 @@ class ModelInfo:
     source: str = "bundled"            # bundled | user
     weights: str = ""
     extra: dict = field(default_factory=dict)
+    cam_layout: str = "NCTHW"          # axis order of the CAM layer's 5-D output (NTHWC: channels last)
+    notes: list[str] = field(default_factory=list)   # what loading had to do (a prefix stripped, ...)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "family": self.family, "description": self.description,
                 "classes": list(self.class_names), "input": self.spec.to_dict(),
-                "cam_layer": self.cam_layer, "source": self.source, "weights": self.weights,
-                **self.extra}
+                "cam_layer": self.cam_layer, "cam_layout": self.cam_layout, "source": self.source,
+                "weights": self.weights, "notes": list(self.notes), **self.extra}
 
 
 class VideoModel(nn.Module):
-    """Wraps a classifier `net` (N, C, T, H, W) -> logits (N, K) with its ModelInfo."""
+    """Wraps a classifier `net` (N, C, T, H, W) -> logits (N, K) with its ModelInfo.
 
-    def __init__(self, net: nn.Module, info: ModelInfo):
+    `dry` is the loader's dry run (`models.check.DryRun`): the layers and their output shapes on
+    a spec-shaped clip, kept so that listing CAM layers costs no second forward pass.
+    """
+
+    def __init__(self, net: nn.Module, info: ModelInfo, dry=None):
         super().__init__()
         self.net = net
         self.info = info
+        self.dry = dry
         # Methods add hooks to the model while they run: explain() holds this lock so that two
         # threads (two dashboard sessions sharing a cached model) never interleave them.
+        self.lock = threading.RLock()
+
+    def __getstate__(self):
+        """Copies and pickles carry no lock (a lock cannot be copied); each copy gets its own."""
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
         self.lock = threading.RLock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,36 +84,24 @@ class VideoModel(nn.Module):
         try:
             return self.net.get_submodule(path)
         except AttributeError:
-            raise ModelSpecError(f"model {self.name!r} has no layer {path!r}; "
-                                 f"layers: {', '.join(self.layer_names()[:12])} ...") from None
+            names = self.layer_names()
+            raise ModelSpecError(f"model {self.name!r} has no layer {path!r}; layers: "
+                                 f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}") from None
 
     def layer_names(self) -> list[str]:
-        """Layers whose output is (N, C, T, H, W): the candidates for CAM methods, in forward order.
+        """Layers whose output is a space-time map (N, C, T', H', W') a CAM can weigh, in forward order.
 
-        Found with one forward pass on a blank clip (hooks removed in `finally`), then remembered.
+        From the dry run on a spec-shaped blank clip (one forward pass, hooks removed in
+        `finally`), made once and remembered; the stem and layers pooled to one position are
+        left out, the declared CAM layer is always listed.
         """
         with self.lock:
-            return self._find_layer_names()
-
-    def _find_layer_names(self) -> list[str]:
-        if getattr(self, "_layer_names", None) is None:
-            seen: list[str] = []
-            handles = []
-            try:
-                for name, module in self.net.named_modules():
-                    if name:
-                        handles.append(module.register_forward_hook(
-                            lambda m, i, out, name=name: seen.append(name)
-                            if torch.is_tensor(out) and out.dim() == 5 else None))
-                device = next(self.parameters()).device
-                blank = torch.zeros(1, 3, self.spec.frames, self.spec.height, self.spec.width, device=device)
-                with torch.no_grad():
-                    self.net(blank)
-            finally:
-                for h in handles:
-                    h.remove()
-            self._layer_names = list(dict.fromkeys(seen))
-        return self._layer_names
+            if self.dry is None:
+                from .check import dry_run
+                self.dry = dry_run(self.net, self.spec, len(self.class_names), self.name)
+            names = self.dry.cam_candidates()
+            cam = self.info.cam_layer
+            return names if not cam or cam in names else [cam] + names
 
     def label(self, index: int) -> str:
         return self.class_names[index] if 0 <= index < len(self.class_names) else str(index)

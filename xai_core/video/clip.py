@@ -30,7 +30,7 @@ class Clip:
 
     @property
     def tensor(self) -> torch.Tensor:
-        """(C, T, H, W) float32, normalised with the spec's mean and std."""
+        """(C, T, H, W) float32 in the spec's channels, normalised with its mean and std."""
         return to_tensor(self.frames, self.spec)
 
     @property
@@ -39,10 +39,19 @@ class Clip:
 
 
 def to_tensor(frames: np.ndarray, spec: InputSpec) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (C, T, H, W) float32 normalised by the spec."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)  # (T, H, W, C)
-    mean = torch.tensor(spec.mean).view(1, 1, 1, 3)
-    std = torch.tensor(spec.std).view(1, 1, 1, 3)
+    """(T, H, W, 3) uint8 RGB -> (C, T, H, W) float32 in the spec's channels, normalised by its mean/std.
+
+    C = 3 for "RGB" (or "BGR": channels reversed), C = 1 for "gray" (ITU-R BT.601 luma,
+    0.299 R + 0.587 G + 0.114 B, as OpenCV's RGB2GRAY).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)  # (T, H, W, 3)
+    if spec.channels == "gray":
+        x = (x @ torch.tensor([0.299, 0.587, 0.114])).unsqueeze(-1)       # (T, H, W, 1)
+    elif spec.channels == "BGR":
+        x = x.flip(-1)                                                     # (T, H, W, 3) B, G, R
+    C = x.shape[-1]
+    mean = torch.tensor(spec.mean).view(1, 1, 1, C)
+    std = torch.tensor(spec.std).view(1, 1, 1, C)
     return ((x - mean) / std).permute(3, 0, 1, 2).contiguous()  # (C, T, H, W)
 
 
