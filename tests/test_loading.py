@@ -412,3 +412,61 @@ def test_a_loaded_model_can_be_copied_and_pickled():
         assert twin.lock is not model.lock and twin.name == model.name
         with twin.lock, torch.no_grad():
             torch.testing.assert_close(twin(x), model(x), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- fuzz: any spec is a model or one error
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from xai_core.errors import XaiError  # noqa: E402
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12) | st.sampled_from(["nets:gray", "os:system", "nets:", ":", "a:b:c", "w.safetensors",
+                                             "/", "..", "gray", "NTHWC", "layer4", "0", "64", "1e9"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8)
+_input_values = st.fixed_dictionaries({}, optional={
+    "frames": st.integers(-2, 40) | _values, "size": st.integers(-2, 80) | _values,
+    "height": st.integers(-2, 80) | _values, "width": st.integers(-2, 80) | _values,
+    "mean": st.lists(st.floats(-2, 2), min_size=1, max_size=4) | _values,
+    "std": st.lists(st.floats(-1, 2), min_size=1, max_size=4) | _values,
+    "channels": st.sampled_from(["gray", "RGB", "BGR", "rgb"]) | _values}) | _values
+_spec_changes = st.fixed_dictionaries({}, optional={
+    "factory": _values, "kwargs": _values, "weights": _values, "class_names": _values, "input": _input_values,
+    "cam_layer": st.sampled_from(["0", "1", "3", "5", "nope"]) | _values, "cam_layout": _values,
+    "state_dict_key": _values, "strict": _values, "name": _values, "extra_key": _values})
+
+
+@settings(max_examples=120, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(changes=_spec_changes, drop=st.sets(st.sampled_from(["factory", "weights", "class_names", "input"])))
+def test_fuzzed_specs_load_or_give_one_clear_error(folder, changes, drop):
+    """Random values for every key of a working gray-model spec: a model, or an XaiError; never another exception."""
+    net = nets().gray().eval()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "w.safetensors"))
+    spec = {"factory": "nets:gray", "weights": "w.safetensors", "class_names": ["a", "b"],
+            "input": {"frames": 4, "size": 16, "mean": [0.5], "std": [0.25]}, **changes}
+    for key in drop:
+        spec.pop(key, None)
+    try:
+        text = yaml.safe_dump(spec)
+    except yaml.YAMLError:
+        return
+    (folder / "fuzz.yaml").write_text(text)
+    try:
+        model = load_model(folder / "fuzz.yaml")
+    except XaiError as e:
+        assert str(e).startswith(str(folder / "fuzz.yaml")) and "\n" not in str(e)
+        return
+    with torch.no_grad():
+        assert model(torch.zeros(1, *model.spec.shape)).shape == (1, len(model.class_names))
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_fuzzed_yaml_text_is_a_model_or_one_error(folder, text):
+    (folder / "raw.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    with pytest.raises(XaiError):
+        load_model(folder / "raw.yaml")

@@ -10,6 +10,7 @@ from .errors import ModelSpecError
 CHANNELS = {"RGB": 3, "BGR": 3, "gray": 1}
 MAX_FRAMES = 1024           # frames per clip; more is a mistake, not a model (I3D uses 64-250)
 MAX_SIZE = 4096             # pixels per side of the model's input grid
+MAX_VOXELS = 2 ** 25        # T x H x W of one clip (e.g. 250 x 224 x 224 is 12.5 M): bounds every buffer
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class InputSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
                 raise ModelSpecError(f"input spec: '{name}' must be an integer from 1 to {top}, got {value!r}")
+        if self.frames * self.height * self.width > MAX_VOXELS:
+            raise ModelSpecError(f"input spec: a clip of {self.frames} x {self.height} x {self.width} is "
+                                 f"{self.frames * self.height * self.width:,} voxels; at most {MAX_VOXELS:,}")
         if self.channels not in CHANNELS:
             raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got {self.channels!r}")
         C = CHANNELS[self.channels]

@@ -127,8 +127,10 @@ def load_user_model(spec: dict, base: Path | None = None, where: str = "model sp
         if key not in spec:
             raise ModelSpecError(f"{where}: missing required key '{key}'")
     for key in ("name", "weights", "cam_layer", "family", "description", "state_dict_key"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
+        if (key == "weights" or spec.get(key) is not None) and not isinstance(spec.get(key), str):
             raise ModelSpecError(f"{where}: '{key}' must be a string, got {spec[key]!r}")
+    if not spec["weights"].strip():
+        raise ModelSpecError(f"{where}: 'weights' is empty; give the path of a weights file")
     base = base or Path.cwd()
     class_names = _class_names(spec, base, where)
     input_spec = InputSpec.from_dict(spec["input"], f"{where}: 'input'")
