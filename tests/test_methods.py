@@ -350,11 +350,15 @@ def test_smoothgrad_is_reproducible_and_seeded():
 
 @pytest.mark.parametrize("arch", bundled_names())
 def test_integrated_gradients_complete_at_defaults(arch):
-    """Within 1% of f(x) - f(baseline), on the real input size, at default options."""
+    """Within 1% of f(x) - f(baseline), on the real input size, at default options.
+
+    The method refines until its own gap is <= tolerance (0.01), so this checks the same number
+    the same way: relevance summed in float64 (frame2d_pool passes at 64 steps with 0.0098).
+    """
     model, x = video_model(arch, DEFAULT_SPEC, calibrated=True), clips(DEFAULT_SPEC, 4)[:1]
     target = model(x).argmax(1)
     relevance = run_method("integrated_gradients", model, x, target)
-    assert completeness_gap(model, x, int(target), relevance[0]) < 0.01
+    assert completeness_gap(model, x, int(target), relevance[0].double()) <= 0.01
 
 
 def test_integrated_gradients_refines_until_complete():
