@@ -298,3 +298,15 @@ def test_train_smoke(tmp_path, capsys):
     assert main(["train", "--model", "frame2d_pool", "--smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "frame2d_pool.safetensors").exists()
     assert (tmp_path / "frame2d_pool.checkpoints.safetensors").exists()
+
+
+def test_device_index_beyond_the_gpus_present(monkeypatch):
+    """On a machine with one GPU (simulated here; checked on a real one too), cuda:7 is refused."""
+    from xai_core.cli import check_device
+    from xai_core.errors import XaiError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda:0") == torch.device("cuda", 0) and check_device("cuda").index is None
+    with pytest.raises(XaiError, match=r"--device cuda:7: this machine has 1 CUDA device\(s\), cuda:0 to cuda:0"):
+        check_device("cuda:7")
