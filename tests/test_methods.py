@@ -2,6 +2,16 @@
 
 Contract tests are parametrized over `list_methods()`, so a newly registered method is covered
 the moment it is registered (with its defaults, or the cheap options in FAST).
+
+Tolerances. Where two float32 computations that sum in different orders are compared (a batch
+against clips one by one, different batch sizes), the comparison runs in float64, where the
+rounding error of a reduction over K terms is at most K * 2**-53 ~ 1e-11 of the sum of |terms|
+even for K = 1e5 (Higham's worst-case bound): 1e-9 of the largest value is then a safe margin,
+and a batching mistake (a wrong clip, target or noise) is off by O(1) of it. The linear-model
+identities compute w . x in float64 inside the model, so the only float32 error left is the
+rounding of each logit and of the method's few arithmetic steps, bounded by `float32_atol`.
+Comparisons of the very same operations (ours vs captum, saliency vs autograd) keep
+torch.testing's float32 defaults (rtol 1.3e-6, atol 1e-5).
 """
 from __future__ import annotations
 
@@ -100,6 +110,20 @@ def run(name: str, model, video, target, **options) -> torch.Tensor:
     return run_method(name, model, video, target, **{**FAST.get(name, {}), **options})
 
 
+EPS32 = torch.finfo(torch.float32).eps                     # 2**-23; one rounding errs <= EPS32 / 2
+
+
+def float32_atol(scale: float, roundings: int) -> float:
+    """Bound on the error of `roundings` float32 roundings of values at most `scale` in size."""
+    return roundings * EPS32 / 2 * scale
+
+
+def assert_close64(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal up to float64 rounding: 1e-9 of the largest value (see the module's docstring)."""
+    assert actual.dtype == expected.dtype == torch.float64
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-9 * float(expected.abs().max()))
+
+
 # ---- metadata --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", METHODS)
@@ -167,13 +191,22 @@ def test_train_mode_is_left_alone():
         assert model.training and all(m.training for m in model.modules()), name
 
 
+@functools.lru_cache(maxsize=None)
+def model64(arch: str) -> VideoModel:
+    """The random net of cached_model(arch), in float64."""
+    return video_model(arch).double()
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", METHODS)
 def test_batched_equals_one_by_one(name, arch):
-    model, x, t = cached_model(arch), clips(), targets(2)
-    together = run(name, model, x, t)
-    alone = torch.cat([run(name, model, x[i:i + 1], t[i:i + 1]) for i in range(2)])
-    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-3 * float(alone.abs().max()))
+    """In float64: float32 sums in another order differ by ~1e-5 of the maximum (occlusion's score
+    drops cancel most of the logits' digits), a size no float32 bound makes both safe and sharp."""
+    model, x, t = model64(arch), clips().double(), targets(2)
+    options = dict(window=(4, 32, 32), stride=(4, 32, 32)) if name == "occlusion" else {}  # 9 passes a clip
+    together = run(name, model, x, t, **options)
+    alone = torch.cat([run(name, model, x[i:i + 1], t[i:i + 1], **options) for i in range(2)])
+    assert_close64(together, alone)
 
 
 class Exploding(nn.Module):
@@ -237,45 +270,103 @@ def test_bad_options_are_method_errors(name, options):
         run(name, cached_model("c3d_small"), clips(), targets(2), **options)
 
 
+# ---- results that are not finite are errors, never results ----------------------------------
+
+def poisoned(value: float = float("nan")) -> nn.Module:
+    """A c3d_small net whose last layer's weights are `value`: NaN (a corrupt checkpoint) or inf."""
+    net = bundled("c3d_small").factory(len(CLASSES)).eval()
+    last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.fill_(value)
+    return net
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_nan_model_is_a_method_error_naming_the_method(name):
+    with pytest.raises(MethodError, match=rf"method '{name}': relevance is not finite"):
+        run(name, poisoned(), clips(), targets(2))
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Register methods for one test only."""
+    from xai_core.methods import registry
+
+    registry._load_builtin()
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+
+
+def test_infinite_relevance_is_a_method_error(scratch_registry):
+    from xai_core.methods import register_method
+
+    @register_method("overflowing", "Overflowing")
+    def overflowing(model, video, target):
+        """Relevance with one infinite voxel."""
+        relevance = torch.zeros(video.shape[:1] + video.shape[2:])
+        relevance[0, 0, 0, 0] = float("inf")
+        return relevance
+
+    with pytest.raises(MethodError, match=r"method 'overflowing': relevance is not finite "
+                                          r"\(0 NaN and 1 infinite of 32,768 values\)"):
+        run_method("overflowing", cached_model("c3d_small"), clips()[:1], targets(1))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_explain_refuses_a_model_whose_scores_are_not_finite(value):
+    from xai_core import explain
+    from xai_core.errors import ModelSpecError
+    from xai_core.video.sample import clip_from_array
+
+    model = VideoModel(poisoned(value), ModelInfo("poisoned", list(CLASSES), SMALL))
+    clip = clip_from_array(make_dataset(1, seed=0, frames=8, size=64).clips[0], SMALL)
+    with pytest.raises(ModelSpecError, match="model 'poisoned': its scores on this clip are not finite"):
+        explain(model, clip, "saliency")
+
+
 # ---- one identity per method -----------------------------------------------------------------
 
 def test_saliency_is_the_gradient_magnitude():
     model, x, t = cached_model("c3d_small"), clips(), targets(2)
     leaf = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(model(leaf).gather(1, t[:, None]).sum(), leaf)
-    torch.testing.assert_close(run("saliency", model, x, t), grad.abs().amax(1))
+    torch.testing.assert_close(run("saliency", model, x, t), grad.abs().amax(1))  # the same operations
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_smoothgrad_without_noise_is_saliency(arch):
-    model, x, t = cached_model(arch), clips(), targets(2)
-    torch.testing.assert_close(run("smoothgrad", model, x, t, stdev=0.0),
-                               run("saliency", model, x, t))
+    """In float64: SmoothGrad batches (clip, sample) pairs differently from saliency's one batch."""
+    model, x, t = model64(arch), clips().double(), targets(2)
+    assert_close64(run("smoothgrad", model, x, t, stdev=0.0), run("saliency", model, x, t))
 
 
 def test_smoothgrad_is_reproducible_and_seeded():
-    model, x, t = cached_model("c3d_small"), clips(), targets(2)
+    model, x, t = model64("c3d_small"), clips().double(), targets(2)
     a = run("smoothgrad", model, x, t, seed=3)
     assert torch.equal(a, run("smoothgrad", model, x, t, seed=3))
-    torch.testing.assert_close(a, run("smoothgrad", model, x, t, seed=3, batch_size=5))  # same noise
-    assert not torch.allclose(a, run("smoothgrad", model, x, t, seed=4))
+    assert_close64(run("smoothgrad", model, x, t, seed=3, batch_size=5), a)   # same noise, other batches
+    b = run("smoothgrad", model, x, t, seed=4)
+    assert (a - b).abs().max() > 0.01 * a.abs().max()                         # other noise: other map
 
 
 @pytest.mark.parametrize("arch", bundled_names())
 def test_integrated_gradients_complete_at_defaults(arch):
-    """Within 1% of f(x) - f(baseline), on the real input size, at default options."""
+    """Within 1% of f(x) - f(baseline), on the real input size, at default options.
+
+    The method refines until its own gap is <= tolerance (0.01), so this checks the same number
+    the same way: relevance summed in float64 (frame2d_pool passes at 64 steps with 0.0098).
+    """
     model, x = video_model(arch, DEFAULT_SPEC, calibrated=True), clips(DEFAULT_SPEC, 4)[:1]
     target = model(x).argmax(1)
     relevance = run_method("integrated_gradients", model, x, target)
-    assert completeness_gap(model, x, int(target), relevance[0]) < 0.01
+    assert completeness_gap(model, x, int(target), relevance[0].double()) <= 0.01
 
 
 def test_integrated_gradients_refines_until_complete():
     """An incomplete clip is integrated again with twice the steps, up to max_steps."""
     model, x, t = video_model("c3d_small", calibrated=True), clips(), targets(2)
     refined = run_method("integrated_gradients", model, x, t, steps=2, tolerance=0.0, max_steps=8)
-    direct = run_method("integrated_gradients", model, x, t, steps=8, tolerance=1e9)
-    torch.testing.assert_close(refined, direct)
+    direct = run_method("integrated_gradients", model, x, t, steps=8, max_steps=8)
+    torch.testing.assert_close(refined, direct)     # both clips refined: the same 8-point integration
 
 
 def test_integrated_gradients_black_baseline():
@@ -287,60 +378,88 @@ def test_integrated_gradients_black_baseline():
 
 
 class LinearVideo(nn.Module):
-    """logit_k = sum over voxels of w_k * x: occlusion of a window removes exactly w . x there."""
+    """logit_k = sum over voxels of w_k * x: occlusion of a window removes exactly w . x there.
+
+    Float32 in and out, float64 inside: each logit is the exact sum rounded once to float32, up
+    to float64's own error (both bounded in drop_atol), so no result depends on the CPU's or the
+    thread count's summation order. Summed in float32, the 98,304 terms err by up to 2e-3 here
+    (1 thread; 1.2e-3 on an AMD EPYC), which only an unjustified tolerance would cover.
+    """
 
     def __init__(self, shape, classes: int = 3):
         super().__init__()
         self.w = nn.Parameter(torch.randn(classes, *shape, generator=torch.Generator().manual_seed(0)))
 
     def forward(self, x):
-        return torch.einsum("ncthw,kcthw->nk", x, self.w)
+        return torch.einsum("ncthw,kcthw->nk", x.double(), self.w.double()).to(x.dtype)
+
+
+def linear_case():
+    """The clips in float64, a LinearVideo, the targets and w . x per voxel (N, T, H, W) in float64."""
+    x = clips()
+    model, t = LinearVideo(x.shape[1:]), targets(2)
+    wx = (model.w.detach()[t].double() * x.double()).sum(1)      # (N, T, H, W)
+    return x, model, t, wx
+
+
+def drop_atol(model, x, drops: torch.Tensor, averaged: int = 1) -> float:
+    """Bound on the error of relevance that averages up to `averaged` score drops f(x) - f(x').
+
+    Float32: per drop, two logits and the subtraction are rounded, each at most
+    M = max|f(x)| + max|drop| in size (|f(x')| <= |f(x)| + |drop|); the average adds `averaged`
+    roundings of the running sum and the division: 4 * averaged roundings of size M in all.
+    Float64: each of the two model sums and the reference's sum errs by at most
+    K * 2**-53 * sum|w x| (Higham's worst case for K terms), K = C*T*H*W.
+    """
+    w = model.w.detach().double()                                # (K classes, C, T, H, W)
+    scale = float(model(x).detach().abs().max() + drops.abs().max())
+    K = x[0].numel()
+    sum_abs = float(torch.einsum("ncthw,kcthw->nk", x.double().abs(), w.abs()).max())
+    return float32_atol(scale, 4 * averaged) + averaged * 3 * K * 2.0 ** -53 * sum_abs
 
 
 def test_occlusion_of_a_linear_model_is_w_dot_x_per_window():
-    x = clips()
-    model, t = LinearVideo(x.shape[1:]), targets(2)
+    x, model, t, wx = linear_case()
     window = (2, 16, 32)                                         # tiles the 8 x 64 x 64 clip
     relevance = run_method("occlusion", model, x, t, window=window, stride=window, batch_size=7)
-    wx = (model.w[t] * x).sum(1)                                 # (N, T, H, W): w . x per voxel
     per_window = F.avg_pool3d(wx[:, None], window)[:, 0] * (2 * 16 * 32)   # (N, T', H', W')
     expected = per_window.repeat_interleave(2, 1).repeat_interleave(16, 2).repeat_interleave(32, 3)
-    torch.testing.assert_close(relevance, expected, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(relevance.double(), expected, rtol=0, atol=drop_atol(model, x, expected))
 
 
 def test_occlusion_overlapping_windows_average_and_cover_the_edges():
-    x = clips()
-    model, t = LinearVideo(x.shape[1:]), targets(2)
+    x, model, t, wx = linear_case()
     relevance = run_method("occlusion", model, x, t, window=(3, 64, 64), stride=(2, 64, 64))
-    wx = (model.w[t] * x).sum((1, 3, 4))                         # (N, T): w . x per frame
+    wx = wx.sum((2, 3))                                          # (N, T): w . x per frame
     starts = [0, 2, 4, 5]                                        # the last window is flush with T = 8
     drops = {s: wx[:, s:s + 3].sum(1) for s in starts}
+    atol = drop_atol(model, x, torch.stack(list(drops.values())), averaged=3)  # <= 3 windows a frame
     for frame in range(8):
         covering = [drops[s] for s in starts if s <= frame < s + 3]
-        torch.testing.assert_close(relevance[:, frame, 0, 0], sum(covering) / len(covering),
-                                   rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(relevance[:, frame, 0, 0].double(), sum(covering) / len(covering),
+                                   rtol=0, atol=atol)
 
 
 def test_temporal_occlusion_of_a_linear_model_is_w_dot_x_per_frame():
-    x = clips()
-    model, t = LinearVideo(x.shape[1:]), targets(2)
-    wx = (model.w[t] * x).sum((1, 3, 4))                         # (N, T)
+    x, model, t, wx = linear_case()
+    wx = wx.sum((2, 3))                                          # (N, T)
     relevance = run_method("temporal_occlusion", model, x, t, batch_size=5)
-    torch.testing.assert_close(relevance, wx[:, :, None, None].expand_as(relevance), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(relevance.double(), wx[:, :, None, None].expand(relevance.shape),
+                               rtol=0, atol=drop_atol(model, x, wx))
     assert (relevance == relevance[:, :, :1, :1]).all()          # one value per frame
 
 
 def test_temporal_occlusion_freeze_repeats_the_previous_frame():
-    x = clips()
-    model, t = LinearVideo(x.shape[1:]), targets(2)
-    w = model.w[t]                                               # (N, C, T, H, W)
+    x, model, t, _ = linear_case()
+    w, x64 = model.w.detach()[t].double(), x.double()            # (N, C, T, H, W)
     relevance = run_method("temporal_occlusion", model, x, t, segment=3, baseline="freeze")
     for t0, t1 in [(0, 3), (3, 6), (6, 8)]:
         source = t0 - 1 if t0 else t1                            # the first freezes on the frame after
-        frozen = x[:, :, source:source + 1].expand(-1, -1, t1 - t0, -1, -1)
-        drop = (w[:, :, t0:t1] * (x[:, :, t0:t1] - frozen)).sum((1, 2, 3, 4))
+        frozen = x64[:, :, source:source + 1].expand(-1, -1, t1 - t0, -1, -1)
+        drop = (w[:, :, t0:t1] * (x64[:, :, t0:t1] - frozen)).sum((1, 2, 3, 4))
         for frame in range(t0, t1):
-            torch.testing.assert_close(relevance[:, frame, 0, 0], drop, rtol=1e-4, atol=1e-3)
+            torch.testing.assert_close(relevance[:, frame, 0, 0].double(), drop, rtol=0,
+                                       atol=drop_atol(model, x, drop))
 
 
 @pytest.mark.parametrize("arch", bundled_names())

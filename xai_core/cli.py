@@ -1,19 +1,25 @@
 """The command line: python -m xai_core models|methods|explain|train.
 
-Bad input exits with code 2 and one line `error: ...` on stderr, never a traceback.
+Bad input exits with code 2 and one line `error: ...` on stderr, never a traceback. `explain`
+checks everything it can before any work: the options' syntax, the device, the output folder,
+the method and its options (types, bounds, then the work on the model's input grid), the target.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .errors import XaiError
+
+DEVICES = "cpu, cuda, cuda:N, mps or xpu"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
-            parser.print_help()
-            return 2
+            raise XaiError("a command is needed: models, methods, explain or train "
+                           "(see: python -m xai_core --help)")
         return args.run(args) or 0
     except XaiError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -61,21 +67,37 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target", help="class label or index to explain (default: the prediction)")
     e.add_argument("--out", required=True, help="output directory")
     e.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a method option, e.g. --option n_steps=32 (repeatable)")
-    e.add_argument("--device", default="cpu", help="cpu or cuda")
+                   help="a method option, e.g. --option steps=32 or --option window=[2,8,8] "
+                        "(repeatable; see: methods)")
+    e.add_argument("--device", default="cpu", help=DEVICES)
     e.add_argument("--format", choices=("webm", "mp4"), default="webm", help="overlay video format")
     e.set_defaults(run=_explain)
 
     t = sub.add_parser("train", help="train a bundled model on the procedural data set")
     t.add_argument("--model", required=True, help="bundled model name")
-    t.add_argument("--epochs", type=int, help="override the model's training plan")
-    t.add_argument("--n-train", type=int, help="number of training clips")
-    t.add_argument("--max-minutes", type=float, help="stop after this many minutes")
+    t.add_argument("--epochs", type=_positive(int), help="override the model's training plan")
+    t.add_argument("--n-train", type=_positive(int), help="number of training clips")
+    t.add_argument("--max-minutes", type=_positive(float), help="stop after this many minutes")
     t.add_argument("--out", default=None, help="weights directory (default: assets/weights)")
     t.add_argument("--report", default="docs/models.md", help="markdown report to update ('' for none)")
     t.add_argument("--smoke", action="store_true", help="one tiny batch: checks the pipeline, not accuracy")
     t.set_defaults(run=_train)
     return p
+
+
+def _positive(kind):
+    """An argparse type: a positive, finite int or float (float('nan') and 'inf' parse, too)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            noun = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive {noun}")
+        return value
+    parse.__name__ = kind.__name__                   # argparse names the type in its messages
+    return parse
 
 
 def _models(args) -> int:
@@ -102,53 +124,150 @@ def _methods(args) -> int:
         flags = ", ".join(f for f, on in (("video-native", i.native_video), ("black-box", i.box == "black"))
                           if on)
         print(f"{i.name:<22} {i.cost:<10} {i.description}" + (f" [{flags}]" if flags else ""))
+        for name, spec in i.option_specs.items():
+            print(f"{'':<24}--option {name}={_option_text(spec.default)}  ({spec.allowed()})")
     return 0
 
 
-def _parse_options(pairs: list[str]) -> dict:
+def _option_text(value) -> str:
+    """An option's value as --option takes it: JSON, a bare word for a string."""
+    return value if isinstance(value, str) else json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """--option KEY=VALUE pairs -> {key: value}: JSON numbers, booleans, null and lists (as
+    tuples), any other text as a string. NaN, Infinity and numbers beyond float's range are
+    refused, as is a key given twice; types and bounds are validate_options' job."""
     options = {}
     for pair in pairs:
-        if "=" not in pair:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
             raise XaiError(f"--option needs KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
+        if key in options:
+            raise XaiError(f"--option {key} is given twice ({_option_text(options[key])} and {text})")
         try:
-            options[key] = json.loads(value)       # numbers, booleans, lists
-        except json.JSONDecodeError:
-            options[key] = value                   # plain strings
-        if isinstance(options[key], list):
-            options[key] = tuple(options[key])
+            value = json.loads(text)                   # numbers, booleans, null, lists
+        except (json.JSONDecodeError, RecursionError):
+            value = text                               # plain strings
+        if not _finite(value):                         # json reads NaN, Infinity and 1e999
+            raise XaiError(f"--option {key}={text}: NaN and infinities are not allowed; "
+                           "give a finite number")
+        options[key] = tuple(value) if isinstance(value, list) else value
     return options
+
+
+def _finite(value) -> bool:
+    """No float in `value` (a JSON value) is NaN or infinite (json reads 1e999 as inf)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
+
+
+def check_device(text: str):
+    """--device text -> torch.device, or XaiError if it is no device or not on this machine."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise XaiError(f"--device {text!r} is not a device; use {DEVICES}") from None
+    kind, index = device.type, device.index
+    if kind == "cpu":
+        if index not in (None, 0):
+            raise XaiError(f"--device {text}: there is one CPU device, cpu (or cpu:0)")
+        return device
+    backend = {"cuda": getattr(torch, "cuda", None), "xpu": getattr(torch, "xpu", None),
+               "mps": getattr(torch, "mps", None)}.get(kind)
+    if backend is None:
+        raise XaiError(f"--device {text}: {kind} devices are not supported; use {DEVICES}")
+    available = torch.backends.mps.is_available() if kind == "mps" else backend.is_available()
+    if not available:
+        raise XaiError(f"--device {text}: {kind.upper()} is not available on this machine "
+                       f"(torch {torch.__version__}); use --device cpu")
+    count = 1 if kind == "mps" else backend.device_count()
+    if index is not None and index >= count:
+        raise XaiError(f"--device {text}: this machine has {count} {kind.upper()} device(s), "
+                       f"{kind}:0 to {kind}:{count - 1}")
+    return device
+
+
+def check_out_dir(out: Path, names: list[str]) -> None:
+    """XaiError unless `out` is a directory that the files `names` can be written into, or can be
+    created as one; nothing is created. Checked before any work, so none is lost."""
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise XaiError(f"--out {out}: exists and is not a directory")
+            for name in names:
+                f = out / name
+                if f.is_dir() or (f.exists() and not _can(f, os.W_OK)):
+                    raise XaiError(f"--out {out}: {name} exists there and cannot be overwritten")
+            with tempfile.TemporaryFile(dir=out, prefix=".xai-write-test-"):
+                pass                                   # the real test: root ignores chmod bits
+            return
+        parent = out
+        while not parent.exists():
+            if parent.is_symlink():
+                raise XaiError(f"--out {out}: {parent} is a broken symbolic link or a link loop")
+            parent = parent.parent
+        if not parent.is_dir():
+            raise XaiError(f"--out {out}: cannot create it, {parent} is a file, not a directory")
+        if not _can(parent, os.W_OK | os.X_OK):
+            raise XaiError(f"--out {out}: cannot create it, {parent} is not writable")
+    except OSError as e:
+        raise XaiError(f"--out {out}: not writable ({e.strerror or e})") from None
+    except ValueError as e:                            # e.g. a NUL byte in the path
+        raise XaiError(f"--out {out!r}: not a usable path ({e})") from None
+
+
+def _can(path: Path, mode: int) -> bool:
+    """os.access for this process's effective user (who will write the files)."""
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
 
 
 def _explain(args) -> int:
     from . import explain, load_model, load_video
-    from .relevance.export import result_json
+    from .methods.registry import get_method
+    from .methods.options import validate_options
+    from .relevance.export import result_json, strict_dumps
     from .render import write_outputs
 
     t_start = time.perf_counter()
-    options = _parse_options(args.option)
-    model = load_model(args.model, device=args.device)
+    options = parse_options(args.option)
+    device = check_device(args.device)
+    out = Path(args.out)
+    check_out_dir(out, ["relevance.npy", "result.json", "tube.png", "curve.png", f"overlay.{args.format}"])
+    info = get_method(args.method)
+    validate_options(info, options)                    # types and bounds before loading anything
+    model = load_model(args.model, device=device)
+    spec = model.spec
+    options = validate_options(info, options, (1, len(spec.mean), spec.frames, spec.height, spec.width))
+    if args.target is not None:
+        model.target_index(args.target)                # an unknown class before decoding the video
     t0 = time.perf_counter()
     clip = load_video(args.video, model.spec)
     decode_ms = (time.perf_counter() - t0) * 1000
     exp = explain(model, clip, args.method, target=args.target, **options)
     t0 = time.perf_counter()
-    out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "relevance.npy", exp.relevance.astype(np.float32))
+        paths = write_outputs(exp, out, video=f".{args.format}")
+        render_ms = (time.perf_counter() - t0) * 1000
+        result = result_json(exp, clip)
+        result["timings_ms"] = {"decode": round(decode_ms, 1),
+                                "forward": round(exp.timings_ms["forward"], 1),
+                                "explain": round(exp.timings_ms["explain"], 1),
+                                "render": round(render_ms, 1),
+                                "total": round((time.perf_counter() - t_start) * 1000, 1)}
+        result["files"] = {"relevance": "relevance.npy", **{k: Path(v).name for k, v in paths.items()}}
+        (out / "result.json").write_text(strict_dumps(result, indent=2))
     except OSError as e:
-        raise XaiError(f"cannot create output directory {out}: {e.strerror}") from None
-    np.save(out / "relevance.npy", exp.relevance.astype(np.float32))
-    paths = write_outputs(exp, out, video=f".{args.format}")
-    render_ms = (time.perf_counter() - t0) * 1000
-    result = result_json(exp, clip)
-    result["timings_ms"] = {"decode": round(decode_ms, 1),
-                            "forward": round(exp.timings_ms["forward"], 1),
-                            "explain": round(exp.timings_ms["explain"], 1),
-                            "render": round(render_ms, 1),
-                            "total": round((time.perf_counter() - t_start) * 1000, 1)}
-    result["files"] = {"relevance": "relevance.npy", **{k: Path(v).name for k, v in paths.items()}}
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+        raise XaiError(f"--out {out}: writing failed ({e.strerror or e})") from None
     print(f"{exp.predicted_label} ({exp.probabilities[exp.predicted]:.0%}); "
           f"explained {exp.target_label} with {exp.method} -> {out}")
     return 0

@@ -6,6 +6,8 @@ with `torch.autograd.grad` on a detached copy, so no `.grad` is written anywhere
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -28,7 +30,7 @@ def input_gradient(model: nn.Module, video: torch.Tensor, target: torch.Tensor) 
     return grad
 
 
-def baseline_like(model: nn.Module, video: torch.Tensor, baseline: float | str) -> torch.Tensor:
+def baseline_like(model: nn.Module, video: torch.Tensor, baseline: float | Literal["black"]) -> torch.Tensor:
     """The reference clip: a constant in normalised space (0.0 = the data set's mean colour) or "black"."""
     if baseline == "black":
         spec = getattr(model, "spec", None)
@@ -44,10 +46,19 @@ def baseline_like(model: nn.Module, video: torch.Tensor, baseline: float | str) 
     return torch.full_like(video, float(baseline))
 
 
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise MethodError(f'option "{name}" must be a positive integer, got {value!r}')
+# Bounds shared by the methods (options.py explains the work caps on top of them).
+BATCH = (1, 4096)             # clips per forward pass; options.MAX_BATCH_BYTES caps their memory
+BASELINE = (-1e3, 1e3)        # normalised space: pixels 0..1 map to about -2..+3 with ImageNet std;
+                              # the bound only keeps a constant fill finite through the first layer
+
+
+def _ig_passes(shape, *, steps: int, max_steps: int) -> int:
+    """Passes per clip of integrated_gradients: f(x), f(baseline), then every round of path points."""
+    total = 2 + steps
+    while steps < max_steps:                                   # a clip refined up to max_steps
+        steps = min(2 * steps, max_steps)
+        total += steps
+    return total
 
 
 @register_method("saliency", "Saliency (gradient)", cost="cheap", signed=False)
@@ -56,7 +67,10 @@ def saliency(model, video, target):
     return input_gradient(model, video, target).abs().amax(1)  # (N, C, T, H, W) -> (N, T, H, W)
 
 
-@register_method("smoothgrad", "SmoothGrad", cost="moderate", signed=False)
+@register_method("smoothgrad", "SmoothGrad", cost="moderate", signed=False,
+                 bounds={"samples": (1, 4096), "stdev": (0.0, 1.0), "batch_size": BATCH,
+                         "seed": (0, 2 ** 63 - 1)},
+                 work=lambda shape, *, samples: samples)
 def smoothgrad(model, video, target, *, samples: int = 25, stdev: float = 0.15,
                batch_size: int = 16, seed: int = 0):
     """Saliency averaged over noisy copies of the clip: less grainy than one gradient (Smilkov et al. 2017).
@@ -66,11 +80,9 @@ def smoothgrad(model, video, target, *, samples: int = 25, stdev: float = 0.15,
     Hand-written rather than captum's NoiseTunnel(Saliency): it averages the saliency maps
     themselves (NoiseTunnel averages per-channel |gradients| before the channel max), is
     reproducible from `seed`, and runs as fast (within ±10% on CPU and GPU, docs/benchmarks.md,
-    "Methods"); neither is faster, so the exact definition decides.
+    "Methods"); neither is faster, so the exact definition decides. Bounds: `stdev` up to 1
+    (noise as wide as the clip's range drowns it; Smilkov et al. find 10-20% best).
     """
-    _check_positive(samples=samples, batch_size=batch_size)
-    if isinstance(stdev, bool) or not isinstance(stdev, (int, float)) or stdev < 0:
-        raise MethodError(f'option "stdev" must be a number >= 0, got {stdev!r}')
     N = video.shape[0]
     sigma = stdev * (video.amax(dim=(1, 2, 3, 4)) - video.amin(dim=(1, 2, 3, 4)))  # (N,)
     generators = [torch.Generator(video.device).manual_seed(seed) for _ in range(N)]
@@ -85,8 +97,11 @@ def smoothgrad(model, video, target, *, samples: int = 25, stdev: float = 0.15,
     return total / samples
 
 
-@register_method("integrated_gradients", "Integrated gradients", cost="expensive", complete=True)
-def integrated_gradients(model, video, target, *, baseline: float | str = 0.0, steps: int = 64,
+@register_method("integrated_gradients", "Integrated gradients", cost="expensive", complete=True,
+                 bounds={"baseline": BASELINE, "steps": (1, 1024), "tolerance": (0.0, 1.0),
+                         "max_steps": (1, 1024), "batch_size": BATCH},
+                 work=_ig_passes)
+def integrated_gradients(model, video, target, *, baseline: float | Literal["black"] = 0.0, steps: int = 64,
                          tolerance: float = 0.01, max_steps: int = 512, batch_size: int = 16):
     """Gradients summed along a path from a baseline clip: the relevance adds up to the score's change.
 
@@ -97,11 +112,10 @@ def integrated_gradients(model, video, target, *, baseline: float | str = 0.0, s
     `max_steps`: ReLU nets have kinks along the path, and a fixed step count that is complete on
     one clip is not on another. Measured: the trained c3d_small needs 64 steps on 7 clips of 8
     (gaps <= 0.18%); random nets with trained-like batch norm need 64 to 512. Gauss-Legendre
-    steps, captum's IntegratedGradients, `batch_size` path points per forward pass.
+    steps, captum's IntegratedGradients, `batch_size` path points per forward pass. Steps are
+    at most 1024: numpy's Gauss-Legendre nodes cost O(steps^3) (56 s for 4096 points, 0.7 s for
+    1024), and no net measured needed more than 512.
     """
-    _check_positive(steps=steps, max_steps=max_steps, batch_size=batch_size)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
-        raise MethodError(f'option "tolerance" must be a number >= 0, got {tolerance!r}')
     x = video.detach()
     base = baseline_like(model, x, baseline)                      # (N, C, T, H, W)
     with torch.no_grad():
@@ -130,7 +144,9 @@ def _incomplete(relevance: torch.Tensor, change: torch.Tensor, tolerance: float)
     """Which clips' relevance misses f(x) - f(baseline) by more than `tolerance` of it: (N,) bool.
 
     A change below 1e-4 (in logit units) is treated as 1e-4, so a clip the baseline does not
-    change cannot demand endless refinement.
+    change cannot demand endless refinement. The relevance is summed in float64, as
+    metrics.completeness_gap does when given float64 relevance: in float32 the order of a sum of
+    ~2e5 voxels moves the gap by more than the margin a clip can pass with.
     """
-    error = (relevance.flatten(1).sum(1) - change).abs()
-    return error > tolerance * change.abs().clamp_min(1e-4)
+    error = (relevance.flatten(1).double().sum(1) - change.double()).abs()
+    return error > tolerance * change.double().abs().clamp_min(1e-4)

@@ -8,20 +8,20 @@ window sits flush with the edge, so every box hides the same volume (captum trun
 """
 from __future__ import annotations
 
+import math
+from typing import Literal
+
 import torch
 
-from ..errors import MethodError
-from .gradients import baseline_like, target_scores
+from .gradients import BASELINE, BATCH, baseline_like, target_scores
 from .registry import register_method
 
+AXIS = (1, 4096)              # frames or pixels along one axis (more than the axis means all of it)
 
-def _triple(name: str, value) -> tuple[int, int, int]:
-    """An int or (t, h, w) of positive ints -> (t, h, w)."""
-    value = (value,) * 3 if isinstance(value, int) else tuple(value)
-    if len(value) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-        raise MethodError(f'option "{name}" must be a positive int or (t, h, w) of positive ints, '
-                          f"got {value!r}")
-    return value
+
+def _triple(value: int | tuple[int, int, int]) -> tuple[int, int, int]:
+    """An int or (t, h, w) -> (t, h, w); run_method has checked the values."""
+    return (value,) * 3 if isinstance(value, int) else tuple(value)
 
 
 def _starts(size: int, window: int, stride: int) -> list[int]:
@@ -58,18 +58,26 @@ def _score_drops(model, video, target, patches: list, batch_size: int) -> torch.
     return drops.view(N, P)
 
 
+def _occlusion_passes(shape, *, window, stride) -> int:
+    """Passes per clip of occlusion: the unoccluded clip, then one per window."""
+    N, C, T, H, W = shape                                               # batch, channels, time, height, width
+    return 1 + math.prod(len(_starts(size, w, s)) for size, w, s in zip((T, H, W), _triple(window),
+                                                                         _triple(stride)))
+
+
 @register_method("occlusion", "Occlusion (space-time windows)", cost="expensive", needs_gradients=False,
-                 box="black", native_video=True)
-def occlusion(model, video, target, *, window: tuple = (4, 16, 16), stride: tuple = (2, 8, 8),
-              baseline: float | str = 0.0, batch_size: int = 16):
+                 box="black", native_video=True,
+                 bounds={"window": AXIS, "stride": AXIS, "baseline": BASELINE, "batch_size": BATCH},
+                 work=_occlusion_passes)
+def occlusion(model, video, target, *, window: int | tuple[int, int, int] = (4, 16, 16),
+              stride: int | tuple[int, int, int] = (2, 8, 8),
+              baseline: float | Literal["black"] = 0.0, batch_size: int = 16):
     """Score drop when a space-time box is greyed out, averaged over the boxes covering each voxel.
 
-    `window` and `stride` are (frames, height, width); `baseline` is the fill value in normalised
-    space (0.0 = the data set's mean colour) or "black".
+    `window` and `stride` are (frames, height, width), or one number for all three; `baseline` is
+    the fill value in normalised space (0.0 = the data set's mean colour) or "black".
     """
-    window, stride = _triple("window", window), _triple("stride", stride)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise MethodError(f'option "batch_size" must be a positive integer, got {batch_size!r}')
+    window, stride = _triple(window), _triple(stride)
     N, C, T, H, W = video.shape                                         # batch, channels, time, height, width
     fill = baseline_like(model, video[:1], baseline)[0]                 # (C, T, H, W)
     boxes = _boxes((T, H, W), window, stride)
@@ -89,9 +97,10 @@ def occlusion(model, video, target, *, window: tuple = (4, 16, 16), stride: tupl
 
 
 @register_method("temporal_occlusion", "Temporal occlusion (frames)", cost="moderate", needs_gradients=False,
-                 box="black", native_video=True)
-def temporal_occlusion(model, video, target, *, segment: int = 1, baseline: str = "mean",
-                       batch_size: int = 16):
+                 box="black", native_video=True, bounds={"segment": AXIS, "batch_size": BATCH},
+                 work=lambda shape, *, segment: 1 + -(-shape[2] // segment))   # 1 + ceil(T / segment)
+def temporal_occlusion(model, video, target, *, segment: int = 1,
+                       baseline: Literal["mean", "freeze"] = "mean", batch_size: int = 16):
     """Score drop when a few frames are blanked ("mean") or frozen ("freeze": motion removed, look kept).
 
     Frames are taken `segment` at a time. "mean" fills them with the data set's mean colour;
@@ -99,11 +108,6 @@ def temporal_occlusion(model, video, target, *, segment: int = 1, baseline: str 
     so the segment still shows the scene but nothing moves. Each frame's drop is spread over its
     pixels: the per-frame curve is the temporal relevance.
     """
-    for name, value in (("segment", segment), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise MethodError(f'option "{name}" must be a positive integer, got {value!r}')
-    if baseline not in ("mean", "freeze"):
-        raise MethodError(f'option "baseline" must be "mean" or "freeze", got {baseline!r}')
     N, C, T, H, W = video.shape                                         # batch, channels, time, height, width
     segments = [(t0, min(t0 + segment, T)) for t0 in range(0, T, segment)]
 

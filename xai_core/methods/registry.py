@@ -2,7 +2,9 @@
 
 A method is `fn(model, video (N, C, T, H, W), target (N,), **options) -> relevance (N, T, H, W)`,
 registered with `@register_method(...)`. Its docstring's first line is shown to users; its
-keyword options and their defaults are read from its signature.
+keyword options, their types and defaults are read from its signature, their numeric bounds
+and the work they ask for are declared at registration (see options.py), and run_method
+validates every call against them.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Callable
 import torch
 
 from ..errors import MethodError
+from .options import MAX_BATCH_BYTES, MAX_PASSES, OptionSpec, option_specs, validate_options
 
 COSTS = ("cheap", "moderate", "expensive")
 
@@ -30,15 +33,20 @@ class MethodInfo:
     complete: bool = False           # relevance sums to f(x) - f(baseline) (integrated gradients)
     signed: bool = True              # relevance can be negative (evidence against)
     description: str = ""
-    options: dict = field(default_factory=dict, compare=False)
+    options: dict = field(default_factory=dict, compare=False)          # name -> default
+    option_specs: dict[str, OptionSpec] = field(default_factory=dict, compare=False, repr=False)
+    work: Callable | None = field(default=None, compare=False, repr=False)  # passes per clip
 
     def to_dict(self) -> dict:
+        """JSON-ready metadata; `option_specs` gives each option's types, bounds and choices."""
         return {"name": self.name, "label": self.label, "description": self.description,
                 "cost": self.cost, "needs_gradients": self.needs_gradients, "box": self.box,
                 "native_video": self.native_video, "needs_layer": self.needs_layer,
                 "complete": self.complete, "signed": self.signed,
                 "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()
-                            if _plain(v) or isinstance(v, tuple) and all(map(_plain, v))}}
+                            if _plain(v) or isinstance(v, tuple) and all(map(_plain, v))},
+                "option_specs": {k: s.to_dict() for k, s in self.option_specs.items()},
+                "limits": {"passes_per_clip": MAX_PASSES, "batch_bytes": MAX_BATCH_BYTES}}
 
 
 def _plain(value) -> bool:
@@ -51,19 +59,23 @@ _METHODS: dict[str, MethodInfo] = {}
 
 def register_method(name: str, label: str, cost: str = "cheap", needs_gradients: bool = True,
                     box: str = "white", native_video: bool = False, needs_layer: bool = False,
-                    complete: bool = False, signed: bool = True):
-    """Decorator: register an attribution method under `name`."""
+                    complete: bool = False, signed: bool = True, bounds: dict | None = None,
+                    work: Callable | None = None):
+    """Decorator: register an attribution method under `name`.
+
+    bounds  {option: (low, high)}, inclusive, None for no bound on that side; per element of a tuple
+    work    work(video_shape (N, C, T, H, W), *, <the options it reads>) -> forward passes per clip
+            (default: 1); run_method refuses options asking for more than options.MAX_PASSES
+    """
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
 
     def wrap(fn):
-        params = inspect.signature(fn).parameters
-        options = {k: p.default for k, p in params.items()
-                   if p.kind == p.KEYWORD_ONLY and p.default is not p.empty}
+        specs = option_specs(fn, bounds)
         doc = inspect.getdoc(fn) or ""
         _METHODS[name] = MethodInfo(name, label, fn, cost, needs_gradients, box, native_video,
                                     needs_layer, complete, signed, doc.splitlines()[0] if doc else "",
-                                    options)
+                                    {k: s.default for k, s in specs.items()}, specs, work)
         return fn
     return wrap
 
@@ -82,15 +94,16 @@ def list_methods() -> list[MethodInfo]:
 
 def run_method(name: str, model: torch.nn.Module, video: torch.Tensor, target: torch.Tensor,
                **options) -> torch.Tensor:
-    """Check the inputs and options, then run method `name`: relevance (N, T, H, W)."""
+    """Check the inputs and options, then run method `name`: relevance (N, T, H, W).
+
+    Raises MethodError for an unknown method, a bad option (validate_options), a video that is
+    not (N, C, T, H, W), a wrong number of targets, or a result that is misshapen or not finite.
+    """
     info = get_method(name)
-    unknown = sorted(set(options) - set(info.options))
-    if unknown:
-        raise MethodError(f"method {name!r}: unknown option(s) {unknown}; "
-                          f"options: {', '.join(info.options) or 'none'}")
     if video.dim() != 5:
         raise MethodError(f"method {name!r}: video must be (N, C, T, H, W), got shape {tuple(video.shape)}")
     N, C, T, H, W = video.shape                      # batch, channels, time, height, width
+    options = validate_options(info, options, tuple(video.shape))
     target = torch.as_tensor(target, device=video.device).long().reshape(-1)
     if target.numel() != N:
         raise MethodError(f"method {name!r}: need one target per clip ({N}), got {target.numel()}")
@@ -98,6 +111,12 @@ def run_method(name: str, model: torch.nn.Module, video: torch.Tensor, target: t
     if relevance.shape != (N, T, H, W):
         raise MethodError(f"method {name!r} returned shape {tuple(relevance.shape)}, "
                           f"expected {(N, T, H, W)}")
+    finite = torch.isfinite(relevance)
+    if not bool(finite.all()):
+        nan = int(torch.isnan(relevance).sum())
+        raise MethodError(f"method {name!r}: relevance is not finite ({nan:,} NaN and "
+                          f"{int((~finite).sum()) - nan:,} infinite of {relevance.numel():,} values); "
+                          "the model's scores or gradients overflow or are NaN on this input")
     return relevance
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import ModelSpecError
 from ..methods.registry import get_method, run_method
 from ..video.clip import Clip
 from .temporal import key_frames, temporal_curve
@@ -60,6 +61,9 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
         with torch.no_grad():
             logits = model(video)                                 # (1, K)
         probabilities = torch.softmax(logits.float(), 1)[0].cpu().numpy()
+        if not np.isfinite(probabilities).all():
+            raise ModelSpecError(f"model {getattr(model, 'name', type(model).__name__)!r}: its scores "
+                                 f"on this clip are not finite ({_nonfinite(logits)}); check its weights")
         timings["forward"] = (time.perf_counter() - t0) * 1000
         index = int(probabilities.argmax()) if target is None else model.target_index(target)
         t0 = time.perf_counter()
@@ -72,3 +76,9 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
                                                       options.get("baseline", 0.0))
     return Explanation(relevance[0].detach().float().cpu().numpy(), index, probabilities,
                        list(model.class_names), method, model.name, dict(options), timings, extras, clip)
+
+
+def _nonfinite(logits: torch.Tensor) -> str:
+    """'2 NaN, 1 inf of 8 logits'."""
+    nan, inf = int(torch.isnan(logits).sum()), int(torch.isinf(logits).sum())
+    return f"{nan} NaN, {inf} infinite of {logits.numel()} logits"

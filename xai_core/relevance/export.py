@@ -1,6 +1,7 @@
 """Explanations as data: JSON (the CLI's result.json body) and NPZ (the arrays), one or several.
 
     text = to_json(exp)                          # result.json body + summary, no relevance
+    text = strict_dumps(body)                    # any body: strict JSON, NaN/inf -> null + a note
     text = to_json(exp, include_relevance=True)  # ... and the relevance as nested lists
     blob = to_npz(exp)                           # np.load(io.BytesIO(blob), allow_pickle=False)
     blob = to_npz_many([e1, e2])                 # keys prefixed: "c3d_small/relevance", ...
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import numpy as np
 
@@ -38,8 +40,67 @@ def _input(clip) -> dict:
 
 
 def _jsonable(d: dict) -> dict:
-    plain = (int, float, str, bool, type(None), list)
-    return {k: (v if isinstance(v, plain) else str(v)) for k, v in d.items()}
+    return {str(k): _plain(v) for k, v in d.items()}
+
+
+def _plain(value):
+    """A value JSON can hold: tuples -> lists, numpy scalars -> Python, anything else -> its str."""
+    if isinstance(value, (str, bool, int, float, type(None))):
+        return value
+    if isinstance(value, dict):
+        return _jsonable(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _plain(value.tolist())
+    return str(value)
+
+
+def strict_dumps(body, indent: int | None = 2) -> str:
+    """`body` as strict JSON (never a bare NaN or Infinity, which most parsers refuse).
+
+    A non-finite float anywhere is written as null, and a dict body gets a "notes" entry per
+    value replaced (e.g. "extras.completeness_gap: nan written as null").
+    """
+    notes: list[str] = []
+    clean = _finite_or_null(body, [], notes)
+    if notes and isinstance(clean, dict):
+        clean["notes"] = [*clean.get("notes", []), *notes]
+    return json.dumps(clean, indent=indent, allow_nan=False)
+
+
+def _finite_or_null(value, path: list, notes: list[str]):
+    """`value` with every non-finite float replaced by None, noted with its path (a key stack)."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        notes.append(f"{_path(path)}: {value} written as null")
+        return None
+    if isinstance(value, (np.floating, np.integer, np.ndarray)):
+        return _finite_or_null(value.tolist(), path, notes)
+    if isinstance(value, (list, tuple)):
+        if all(type(v) is float and math.isfinite(v) for v in value):  # the common case, fast
+            return list(value)
+        items = []
+        for i, v in enumerate(value):
+            path.append(i)
+            items.append(_finite_or_null(v, path, notes))
+            path.pop()
+        return items
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            path.append(str(k))
+            out[k] = _finite_or_null(v, path, notes)
+            path.pop()
+        return out
+    return value
+
+
+def _path(keys: list) -> str:
+    """["extras", "gap"] -> "extras.gap"; list indices as [i]."""
+    text = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+    return text or "value"
 
 
 def explanation_dict(exp, clip=None, *, include_relevance: bool = False,
@@ -60,8 +121,8 @@ def explanation_dict(exp, clip=None, *, include_relevance: bool = False,
 def to_json(exp, clip=None, *, include_relevance: bool = False,
             summary_template: str = DEFAULT_TEMPLATE, indent: int | None = 2) -> str:
     """One explanation as JSON: prediction, probabilities, curve, key frames, summary, input."""
-    return json.dumps(explanation_dict(exp, clip, include_relevance=include_relevance,
-                                       summary_template=summary_template), indent=indent)
+    return strict_dumps(explanation_dict(exp, clip, include_relevance=include_relevance,
+                                         summary_template=summary_template), indent=indent)
 
 
 def explanation_keys(explanations) -> list[str]:
@@ -91,7 +152,7 @@ def to_json_many(explanations, *, include_relevance: bool = False,
     items = [{"key": k, **explanation_dict(e, include_relevance=include_relevance,
                                           summary_template=summary_template)}
              for k, e in zip(explanation_keys(exps), exps)]
-    return json.dumps({"keys": [i["key"] for i in items], "explanations": items}, indent=indent)
+    return strict_dumps({"keys": [i["key"] for i in items], "explanations": items}, indent=indent)
 
 
 def npz_arrays(exp, clip=None) -> dict[str, np.ndarray]:
