@@ -54,7 +54,8 @@ def get_model(name: str):
 def _load_model(name: str, spec_json: str):
     if not spec_json:
         return xai_core.load_model(name)
-    return load_user_model(json.loads(spec_json), where=f"{models_file()}: model {name!r}")
+    return load_user_model(json.loads(spec_json), base=models_file().resolve().parent,
+                           where=f"{models_file()}: model {name!r}")   # factories trusted beside the file
 
 
 @st.cache_data(show_spinner="Reading the video…", max_entries=32)

@@ -96,11 +96,19 @@ def probabilities_figure(probabilities, class_names, top: int = 5, highlight: in
     return fig
 
 
-def options_ui(info, model) -> dict:
-    """Edit a method's options (developers): one widget per option, read from its signature."""
+def options_ui(info, model) -> dict | None:
+    """Edit a method's options (developers): one widget per option, typed and bounded from its spec.
+
+    The widgets take their type, range and choices from the method's declared option specs; the
+    chosen values then pass the same validator as the CLI (`validate_options`), with the work
+    they ask for counted on the model's input grid. Returns the options that differ from the
+    defaults, or None (with the error shown) when they do not validate.
+    """
+    from xai_core.methods.options import validate_options
+
     options = {}
     with st.expander(f"{info.label} options", expanded=False):
-        for name, default in info.options.items():
+        for name, spec in info.option_specs.items():
             key = f"opt-{info.name}-{name}"
             if name == "layer" and info.needs_layer:
                 layers = [model.info.cam_layer] + [n for n in model.layer_names() if n != model.info.cam_layer]
@@ -108,21 +116,59 @@ def options_ui(info, model) -> dict:
                 if value != model.info.cam_layer:
                     options[name] = value
                 continue
-            if isinstance(default, bool):
-                value = st.checkbox(name, default, key=key)
-            elif isinstance(default, int):
-                value = int(st.number_input(name, value=default, step=1, key=key))
-            elif isinstance(default, float):
-                value = float(st.number_input(name, value=default, key=key, format="%g"))
-            elif isinstance(default, tuple):
-                text = st.text_input(name, ", ".join(map(str, default)), key=key)
-                try:
-                    value = tuple(int(v) for v in text.split(","))
-                except ValueError:
-                    st.error(f"{name}: give whole numbers separated by commas")
-                    value = default
-            else:
-                value = st.text_input(name, "" if default is None else str(default), key=key) or default
-            if value != default:
+            value = _option_widget(name, spec, key)
+            if value != spec.default:
                 options[name] = value
-    return options
+        try:
+            return validate_options(info, options, (1, *model.spec.shape))
+        except XaiError as e:
+            st.error(str(e))
+            return None
+
+
+def _option_widget(name: str, spec, key: str):
+    """One widget for one option: a checkbox, a bounded number, a choice, or a text field."""
+    safe = 2 ** 53 - 1                                   # the browser's largest exact integer
+    low = None if spec.low is None else max(spec.low, -safe)
+    high = None if spec.high is None else min(spec.high, safe)
+    default = spec.default
+    if "bool" in spec.types and isinstance(default, bool):
+        return st.checkbox(name, default, key=key)
+    if spec.types == ("int",):
+        return int(st.number_input(name, value=int(default), step=1, key=key,
+                                   min_value=None if low is None else int(low),
+                                   max_value=None if high is None else int(high)))
+    if spec.types == ("float",) or spec.types == ("int", "float"):
+        return float(st.number_input(name, value=float(default), key=key, format="%g",
+                                     min_value=None if low is None else float(low),
+                                     max_value=None if high is None else float(high)))
+    if spec.types == ("str",) and spec.choices:
+        return st.selectbox(name, list(spec.choices), index=list(spec.choices).index(default)
+                            if default in spec.choices else 0, key=key)
+    if "tuple" in spec.types:
+        text = st.text_input(name, ", ".join(map(str, default)), key=key,
+                             help=f"{spec.length} values separated by commas: {spec.allowed()}")
+        cast = int if spec.element == "int" else float
+        try:
+            values = tuple(cast(v) for v in text.split(","))
+            return values[0] if len(values) == 1 and spec.element in spec.types else values
+        except ValueError:
+            st.error(f"{name}: give {spec.length} {'whole ' if cast is int else ''}numbers separated by commas")
+            return default
+    text = st.text_input(name, "" if default is None else str(default), key=key, help=spec.allowed())
+    return _parse_text(text, spec)
+
+
+def _parse_text(text: str, spec):
+    """A text field's value as the option's type: a number where the option takes numbers, else the word."""
+    text = text.strip()
+    if not text:
+        return spec.default
+    if "int" in spec.types or "float" in spec.types:
+        try:
+            number = float(text)
+            return int(number) if "int" in spec.types and number.is_integer() and "float" not in spec.types \
+                else number
+        except ValueError:
+            pass
+    return text

@@ -21,6 +21,8 @@ with st.sidebar:
     method = method_ui(methods, default=role.default_method)
     target = target_ui(model.class_names)
     options = options_ui(get_method(method), model) if role.internals else {}
+if options is None:                     # the options do not validate: the error is shown beside them
+    st.stop()
 
 if clip is None:
     st.stop()

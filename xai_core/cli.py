@@ -71,6 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(repeatable; see: methods)")
     e.add_argument("--device", default="cpu", help=DEVICES)
     e.add_argument("--format", choices=("webm", "mp4"), default="webm", help="overlay video format")
+    e.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
+                   help="let a model spec's factory come from MODULE (and its submodules); repeatable. "
+                        "Trusted without it: torchvision.models.video, the bundled zoo, a module in the "
+                        "spec's folder, your own code on the import path")
     e.set_defaults(run=_explain)
 
     t = sub.add_parser("train", help="train a bundled model on the procedural data set")
@@ -243,9 +247,10 @@ def _explain(args) -> int:
     check_out_dir(out, ["relevance.npy", "result.json", "tube.png", "curve.png", f"overlay.{args.format}"])
     info = get_method(args.method)
     validate_options(info, options)                    # types and bounds before loading anything
-    model = load_model(args.model, device=device)
-    spec = model.spec
-    options = validate_options(info, options, (1, len(spec.mean), spec.frames, spec.height, spec.width))
+    model = load_model(args.model, device=device, trust=tuple(args.trust_module))
+    for note in model.info.notes:                      # what loading had to do (a prefix stripped, ...)
+        print(f"note: {model.name}: {note}")
+    options = validate_options(info, options, (1, *model.spec.shape))
     if args.target is not None:
         model.target_index(args.target)                # an unknown class before decoding the video
     t0 = time.perf_counter()
@@ -265,6 +270,7 @@ def _explain(args) -> int:
                                 "render": round(render_ms, 1),
                                 "total": round((time.perf_counter() - t_start) * 1000, 1)}
         result["files"] = {"relevance": "relevance.npy", **{k: Path(v).name for k, v in paths.items()}}
+        result["model_notes"] = list(model.info.notes)
         (out / "result.json").write_text(strict_dumps(result, indent=2))
     except OSError as e:
         raise XaiError(f"--out {out}: writing failed ({e.strerror or e})") from None
