@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from .evidence import evidence
 from .summary import DEFAULT_TEMPLATE, summarise
 
 
@@ -27,6 +28,7 @@ def result_json(exp, clip=None) -> dict:
             "classes": list(exp.class_names),
             "input": None if clip is None else _input(clip),
             "curve": [float(v) for v in exp.curve], "key_frames": exp.key_frames(),
+            "evidence": evidence(exp.relevance).as_dict(),   # sums for / against; positive: any for
             "extras": _jsonable(exp.extras)}
 
 
