@@ -85,7 +85,7 @@ def get_column_tube(key: str, _frames: np.ndarray, _relevance: np.ndarray, scale
     """A tube sized for one of `columns` columns: fewer, larger frames and text that stays legible."""
     image = render.tube_image(_frames, _relevance, mode="positive", scale=scale, key_frames=list(key_frames),
                               frame_numbers=list(numbers), max_frames=16 if columns == 1 else 8,
-                              width=900 if columns == 1 else 640)
+                              width={1: 900, 2: 560}.get(columns, 480))   # about as drawn: text stays legible
     return render.to_png(image)
 
 
