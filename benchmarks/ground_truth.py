@@ -5,7 +5,8 @@
 For each clip the method explains the TRUE class; the score asks whether the relevance sits in the
 clip's evidence mask (the voxels that decide the class):
 - pointing: the most relevant voxel lies in the mask (grown in space by the usual 15 px at 224 px,
-  scaled to the frame: 4 px at 64 px)
+  scaled to the frame: 4 px at 64 px); n/a where the map does not point at a place (its peak
+  frame is constant, as every temporal occlusion map is): such clips are left out of the rate
 - energy: share of positive relevance inside the mask (a uniform map scores the mask's volume share)
 - when: the frame with the most positive relevance holds evidence
 Writes docs/ground_truth.md (between markers) and prints the table.
@@ -28,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.sections import write_section  # noqa: E402
 from xai_core.data.synthetic import make_dataset  # noqa: E402
 from xai_core.methods.registry import list_methods, run_method  # noqa: E402
-from xai_core.metrics.ground_truth import energy_inside, pointing_hit, pointing_tolerance, temporal_hit  # noqa: E402
+from xai_core.metrics.ground_truth import (energy_inside, pointing_hit, pointing_rate,  # noqa: E402
+                                          pointing_tolerance, temporal_hit)
 from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.models.train import GT_SEED, batches  # noqa: E402
@@ -46,12 +48,17 @@ def score(model, method: str, data, batch: int) -> dict:
             hits.append(pointing_hit(r, m))
             energy.append(energy_inside(r, m))
             when.append(temporal_hit(r, m))
-    kinds = np.array(data.kinds)
-    out = {"pointing": np.mean(hits), "energy": np.mean(energy), "when": np.mean(when),
+    kinds = list(data.kinds)
+    out = {"pointing": pointing_rate(hits), "energy": np.mean(energy), "when": np.mean(when),
            "ms_per_clip": 1000 * seconds / len(data.labels)}
     for kind in ("motion", "appearance"):
-        out[f"pointing_{kind}"] = np.mean(np.array(hits)[kinds == kind])
+        out[f"pointing_{kind}"] = pointing_rate([h for h, k in zip(hits, kinds) if k == kind])
     return out
+
+
+def pct(v) -> str:
+    """A rate as a percentage, or "n/a" where it does not apply."""
+    return "n/a" if v is None else f"{v:.0%}"
 
 
 def device_name(device: str) -> str:
@@ -78,13 +85,13 @@ def main():
         for method in a.methods:
             s = score(model, method, data, a.batch)
             rows.append((name, method, s))
-            print(f"{name:<16} {method:<22} pointing {s['pointing']:.0%}  energy {s['energy']:.0%}  "
+            print(f"{name:<16} {method:<22} pointing {pct(s['pointing'])}  energy {s['energy']:.0%}  "
                   f"when {s['when']:.0%}  {s['ms_per_clip']:.0f} ms/clip", flush=True)
     table = ["| model | method | pointing game | · motion | · appearance | energy in mask | peak frame in evidence | ms / clip |",
              "|---|---|---|---|---|---|---|---|"]
     for name, method, s in rows:
-        table.append(f"| {name} | {method} | {s['pointing']:.0%} | {s['pointing_motion']:.0%} | "
-                     f"{s['pointing_appearance']:.0%} | {s['energy']:.0%} | {s['when']:.0%} | "
+        table.append(f"| {name} | {method} | {pct(s['pointing'])} | {pct(s['pointing_motion'])} | "
+                     f"{pct(s['pointing_appearance'])} | {s['energy']:.0%} | {s['when']:.0%} | "
                      f"{s['ms_per_clip']:.0f} |")
     body = "\n".join([
         f"Measured {datetime.date.today()} on {a.n} fresh clips (seed {GT_SEED}, never used in training), "
@@ -92,7 +99,9 @@ def main():
         "Each method explains the true class at its default options.", "",
         f"A uniform map would put {uniform:.1%} of its energy in the mask (the evidence's share of the clip);"
         f" the pointing game grows the mask by {pointing_tolerance(data.masks.shape[2])} px in space (the usual"
-        " 15 px at 224 px, scaled to the frame).", "", *table, ""])
+        " 15 px at 224 px, scaled to the frame); it is n/a for a map that does not point at a place"
+        " (temporal occlusion's maps are constant within each frame), and such clips are left out"
+        " of a rate.", "", *table, ""])
     write_section(Path(a.out), body, "ground-truth", HEADER)
 
 

@@ -118,6 +118,55 @@ def video_plays(page, timeout_ms: int = 20_000) -> dict:
                          " return {duration: v.duration, currentTime: v.currentTime}; }")
 
 
+SCROLLERS = ("[data-testid='stMain']", "[data-testid='stAppViewContainer']",
+             "[data-testid='stSidebarContent']")
+
+
+def page_height(page) -> int:
+    """The height in CSS pixels the whole page needs: the tallest of Streamlit's scrolling
+    containers (the main area scrolls inside stMain, the sidebar inside its own box)."""
+    return int(page.evaluate("""(selectors) => {
+        let h = document.documentElement.scrollHeight;
+        for (const s of selectors) {
+            for (const el of document.querySelectorAll(s)) {
+                const top = el.getBoundingClientRect().top + window.scrollY;
+                h = Math.max(h, top + el.scrollHeight);
+            }
+        }
+        return Math.ceil(h);
+    }""", list(SCROLLERS)))
+
+
+def full_page_screenshot(page, path, max_height: int = 16_000) -> tuple[int, int]:
+    """A screenshot of the whole page, not only the first screen: Streamlit scrolls an inner
+    container, so Playwright's full_page sees one viewport. The viewport is grown to the content's
+    height (measured again after the re-layout), shot, and restored. Returns the (width, height)."""
+    before = page.viewport_size
+    width = before["width"]
+    height = before["height"]
+    for _ in range(4):                               # growing can re-flow the page: until stable
+        need = min(max(page_height(page), before["height"]), max_height)
+        if need == height:
+            break
+        height = need
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(before)
+    return width, height
+
+
+def cut_labels(page) -> list[str]:
+    """Texts the page shows cut off with an ellipsis ("Overlay video (We…"): every visible element
+    styled text-overflow: ellipsis whose text is wider than its box."""
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stApp"] *')]
+        .filter(el => el.offsetParent !== null && getComputedStyle(el).textOverflow === 'ellipsis'
+                && el.scrollWidth > el.clientWidth + 1 && el.textContent.trim())
+        .map(el => el.textContent.trim())""")
+
+
 def first_explained(page, base: str, timeout_ms: int = 180_000) -> float:
     """Seconds from opening the dashboard to the first explained clip (the tube image) on screen."""
     t0 = time.perf_counter()

@@ -6,7 +6,6 @@ AppTest reruns only the page script after the first run, so the role is picked b
 """
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
@@ -138,3 +137,80 @@ def test_a_broken_models_yaml_leaves_the_bundled_models(tmp_path, monkeypatch):
     assert not at.exception
     assert any("models[0] needs a 'name'" in w.value for w in at.sidebar.warning)
     assert "c3d_small" in at.sidebar.selectbox(key="model").options
+
+
+EXPLAIN = str(ROOT / "views" / "explain.py")
+
+
+def _explain_page(role: str, **state) -> AppTest:
+    at = AppTest.from_file(EXPLAIN, default_timeout=240)
+    at.session_state["active_role"] = ROLES[role]
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+@pytest.mark.parametrize("method, after", [("grad_cam", "integrated_gradients"),     # the old default
+                                           ("saliency", "integrated_gradients"),     # not offered
+                                           ("smoothgrad", "smoothgrad")])            # chosen, offered
+def test_the_method_picker_follows_a_role_switch(method, after):
+    at = _explain_page("developer", method=method)
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="method").value == method
+    at.session_state["active_role"] = ROLES["analyst"]
+    at.run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="method").value == after
+
+
+def test_the_frame_slider_counts_the_videos_frames():
+    """On a real clip the model sees frames 0, 5, 10, ... of the video: the slider, the image captions,
+    the sentence and the curve all count those numbers, not the model's frame index."""
+    at = _explain_page("analyst", clip="real · intel_asl_walk", method="grad_cam")
+    assert_clean(at)
+    slider = at.select_slider[0]
+    numbers = [int(o) for o in slider.options]
+    assert len(numbers) == 16 and numbers == sorted(numbers) and numbers[-1] > 15   # source frames
+    frame = next(img for img in at.get("image") if img.captions and img.captions[0].startswith("frame "))
+    assert frame.captions[0] == f"frame {numbers[slider.value]}"          # the value is the model's index
+    at = slider.set_value(15).run()
+    frame = next(img for img in at.get("image") if img.captions and img.captions[0].startswith("frame "))
+    assert frame.captions[0] == f"frame {numbers[-1]}"
+    curve = next(c for c in at.get("plotly_chart") if "When:" in c.proto.spec)
+    assert f'"ticktext":[{",".join(chr(34) + str(n) + chr(34) for n in numbers)}]' in curve.proto.spec.replace(" ", "")
+
+
+def _no_evidence_page():
+    """The Explain page's renderings of an explanation with only evidence against its class."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    import ui
+    from ui.blocks import BLOCKS, View, no_evidence_block
+    from user_roles import load_roles
+    from xai_core import explain, get_method, load_model, load_video
+
+    model = load_model("c3d_small")
+    root = Path(ui.__file__).resolve().parents[1]
+    clip = load_video(str(root / "assets" / "samples" / "synthetic" / "walk_left.mp4"), model.spec)
+    exp = explain(model, clip, "grad_cam")
+    exp = replace(exp, relevance=-exp.relevance)          # Grad-CAM >= 0, negated: all against
+    role = load_roles()["developer"]
+    view = View(exp, get_method("grad_cam"), role, None)
+    no_evidence_block(view)
+    for name in role.renderings:
+        BLOCKS[name](view)
+
+
+def test_without_evidence_for_the_class_every_rendering_says_so():
+    at = AppTest.from_function(_no_evidence_page, default_timeout=240).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.warning[0].value.startswith("No evidence for walk_left")
+    assert "no evidence for this class" in at.subheader[0].value
+    captions = [img.captions[0] for img in at.get("image") if img.captions]
+    assert any(c.startswith("Staggered-frame tube") and "evidence against" in c for c in captions)
+    assert "evidence against on it" in captions
+    assert any("Blue: the evidence against" in c.value for c in at.caption)
+    assert any(m.label == "Share of the evidence against" for m in at.metric)
+    curve = next(c for c in at.get("plotly_chart") if "When:" in c.proto.spec)
+    assert "No evidence for the class" in curve.proto.spec and "share of evidence against" in curve.proto.spec

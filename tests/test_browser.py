@@ -9,8 +9,8 @@ import pytest
 
 from user_roles import load_roles
 
-from .e2e import (ROOT, browser_page, chromium_available, choose_role, first_explained, go_to, nav_links,
-                  served_app, video_plays, wait_settled)
+from .e2e import (ROOT, browser_page, chromium_available, choose_role, first_explained, full_page_screenshot,
+                  go_to, nav_links, page_height, served_app, video_plays, wait_settled)
 
 pytest.importorskip("playwright")
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="no chromium at /usr/bin/chromium")
@@ -23,7 +23,7 @@ TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live"}
 @pytest.fixture(scope="module")
 def page():
     ARTIFACTS.mkdir(exist_ok=True)
-    with served_app() as base, browser_page(height=2400) as page:
+    with served_app() as base, browser_page(height=1000) as page:
         page.base = base
         yield page
 
@@ -50,7 +50,11 @@ def test_role_pages_in_the_browser(page, role):
         go_to(page, TITLES[name])
         check = CHECKS[name]
         check(page, r)
-        page.screenshot(path=str(ARTIFACTS / f"{role}-{name}.png"), full_page=True)
+        tall = page_height(page)
+        shot = ARTIFACTS / f"{role}-{name}.png"
+        width, height = full_page_screenshot(page, shot)        # the whole page, not the first screen
+        assert height >= min(tall, 16_000) and _png_size(shot) == (width, height)
+        assert not page.get_by_text("Deploy", exact=True).count()   # a local tool: no Deploy button
 
 
 def check_explain(page, role):
@@ -72,7 +76,7 @@ def check_explain(page, role):
 
 def check_compare(page, role):
     assert page.get_by_role("heading", name="Compare models").is_visible()
-    page.locator("[data-testid='stDataFrame']").first.wait_for(state="visible", timeout=60_000)
+    page.locator("[data-testid='stTable']").first.wait_for(state="visible", timeout=60_000)
     assert page.locator("[data-testid='stImage']").count() >= 4       # a tube and a frame per column
 
 
@@ -87,3 +91,12 @@ def check_live(page, role):
 
 
 CHECKS = {"explain": check_explain, "compare": check_compare, "live": check_live}
+
+
+def _png_size(path) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its header."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return struct.unpack(">II", head[16:24])
+

@@ -188,3 +188,21 @@ def test_verdict_and_reversed_class(exps):
     assert cmp.verdict(e, said, check(said), "sit_down") == "right by chance, wrong backwards"
     assert cmp.reversed_class("stand_up") == "sit_down" and cmp.reversed_class("walk_right") == "walk_left"
     assert cmp.reversed_class("wave") is None and cmp.reversed_class(None) is None
+
+
+def test_half_the_relevance_band_holds_the_peak():
+    """The band marked "half the relevance" contains the curve's highest frame (a broad shoulder
+    once won: frames 2-6 beside a peak at 9), and is the shortest such run (brute force)."""
+    shoulder = np.array([0.02, 0.03, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.04, 0.12, 0.04, 0.03, 0.03, 0.02,
+                         0.01, 0.01])
+    assert peak_span(shoulder) == (4, 9)                # the shortest run through the peak at 9
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        c = rng.random(int(rng.integers(1, 20))) ** 3
+        a, b = peak_span(c)
+        p = int(np.argmax(c))
+        assert a <= p <= b and c[a:b + 1].sum() >= 0.5 * c.sum() * (1 - 1e-9)
+        shortest = min(j - i for i in range(p + 1) for j in range(p, len(c))
+                       if c[i:j + 1].sum() >= 0.5 * c.sum() * (1 - 1e-9))
+        assert b - a == shortest
+    assert peak_span(np.zeros(5)) == (0, 4)

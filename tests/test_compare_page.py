@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, Column
 
 from user_roles import load_roles
 from xai_core.models.registry import bundled
@@ -19,7 +20,7 @@ def _page(role: str, models: list[str], methods: list[str]) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["active_role"] = ROLES[role]
     at.session_state["compare_models"] = models
-    at.session_state[f"compare_methods_{role}"] = methods
+    at.session_state["compare_methods"] = methods
     return at.run()
 
 
@@ -40,8 +41,9 @@ def test_page_renders_columns_slider_and_table(role, models, methods):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     columns = len(models) * len(methods)
-    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == columns
-    assert "verdict" in at.dataframe[0].value.columns                 # the stand_up sample has ground truth
+    internals = ROLES[role].internals
+    assert len(at.table) == 1 + internals and len(at.table[0].value) == columns   # + timings for internals
+    assert "verdict" in at.table[0].value.columns                      # the stand_up sample has ground truth
     badges = [m.value for m in at.markdown if "-badge[" in m.value]
     assert len(badges) == columns
     tubes = [img for img in at.get("image") if img not in _frame_row(at)]
@@ -71,6 +73,36 @@ def test_one_class_for_all_and_the_upload_choice():
     assert not at.exception
     explaining = [c.value for c in at.caption if c.value.startswith("Explaining ")]
     assert len(explaining) == 2 and all(c.startswith("Explaining sit_down (") for c in explaining)
-    assert "target" in at.dataframe[0].value.columns
+    assert "explained" in at.table[0].value.columns
     at.selectbox(key="compare_clip").set_value("Upload a video…").run()
-    assert not at.exception and "up to" in at.info[0].value and not at.dataframe
+    assert not at.exception and "up to" in at.info[0].value and not at.table
+
+
+def test_four_models_wrap_into_rows_of_two():
+    """Four columns would make each tube ~200 px wide: they wrap into 2 x 2 (and the table shows
+    every column whole: a static table, nothing cut)."""
+    from ui.compare import per_row
+    assert [per_row(n) for n in range(1, 9)] == [1, 2, 3, 2, 3, 3, 3, 3]
+    names = ["c3d_small", "frame2d_pool", "r2plus1d_small", "cnn_lstm"]
+    at = _page("analyst", names, ["grad_cam"])
+    assert not at.exception and not at.error
+    headers = [h.value for h in at.subheader]
+    assert headers[:4] == names
+    rows = [len(b.children) for b in at.main if isinstance(b, Block) and b.children
+            and all(isinstance(c, Column) for c in b.children.values())]
+    assert rows.count(2) >= 4 and max(rows) == 2       # 2 rows of tubes + 2 rows of frames, 2 wide
+    assert len(at.table[0].value) == 4
+
+
+def test_the_method_picker_follows_a_role_switch():
+    """A choice that was the old role's default, or is not offered any more, becomes the new role's
+    default; a method the user picked that the new role offers stays."""
+    def switch(first, method, second):
+        at = _page(first, ["c3d_small"], [method])
+        assert at.multiselect(key="compare_methods").value == [method]
+        at.session_state["active_role"] = ROLES[second]
+        return at.run().multiselect(key="compare_methods").value
+
+    assert switch("developer", "grad_cam", "analyst") == ["integrated_gradients"]   # the old default
+    assert switch("developer", "saliency", "analyst") == ["integrated_gradients"]   # not offered
+    assert switch("developer", "smoothgrad", "analyst") == ["smoothgrad"]           # chosen and offered

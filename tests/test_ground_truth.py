@@ -50,3 +50,22 @@ def test_grad_cam_on_c3d_points_at_the_evidence(gt_clips):
             uniform.append(m.mean())
     assert np.mean(hits) >= 0.60
     assert np.mean(energy) > 2 * np.mean(uniform)         # far more than a uniform map puts there
+
+
+def test_pointing_game_is_not_applicable_to_maps_without_a_place():
+    """A map constant within each frame (temporal occlusion) does not point anywhere: argmax would
+    pick pixel (t, 0, 0); the score is None ("n/a") and rates leave such clips out."""
+    from xai_core.metrics.ground_truth import pointing_rate, pointing_text
+    mask = np.zeros((4, 16, 16), bool)
+    mask[2, 6:10, 6:10] = True
+    per_frame = np.broadcast_to(np.array([0.1, 0.3, 0.9, 0.2])[:, None, None], (4, 16, 16))
+    assert pointing_hit(per_frame, mask) is None and pointing_text(None) == "n/a"
+    mask[2, 0, 0] = True                                  # even when (t, 0, 0) lies in the evidence
+    assert pointing_hit(per_frame, mask) is None
+    assert pointing_hit(np.zeros((4, 16, 16)), mask) is None
+    spot = np.zeros((4, 16, 16))
+    spot[2, 7, 7] = 1.0
+    assert pointing_hit(spot, mask) is True and pointing_text(True) == "hit"
+    negative = -1.0 - np.random.default_rng(0).random((4, 16, 16))
+    assert pointing_hit(negative, mask) is False          # no positive relevance: points nowhere
+    assert pointing_rate([True, None, False, None]) == 0.5 and pointing_rate([None, None]) is None

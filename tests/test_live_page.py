@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from xai_core import list_methods
 from xai_core.models.registry import bundled
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -60,7 +61,8 @@ def test_page_renders_and_offers_only_cheap_methods(role):
     assert {b.label for b in at.button} == {"Play", "Step", "Stop"}
     assert at.selectbox(key="live_source").value == NASA           # the longest video by default
     methods = at.selectbox(key="live_method").options
-    assert methods and all(m.endswith("· cheap") for m in methods)
+    costs = {m.label: m.cost for m in list_methods()}                 # the picker shows labels
+    assert methods and all(costs[m] == "cheap" for m in methods)
     assert [m.label for m in at.metric] == ["Prediction", "Confidence"]
     assert windows(at) == 0 and run_of(at).state == "ready"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import cv2
+import torch
 import numpy as np
 import pytest
 
@@ -263,3 +264,160 @@ def test_write_outputs_for_an_explanation(tmp_path):
     paths = write_outputs(exp, tmp_path)
     assert {p.name for p in paths.values()} == {"tube.png", "curve.png", "overlay.webm"}
     assert all(p.stat().st_size > 0 for p in paths.values())
+
+
+# ------------------------------------------------------------------- no evidence for the class
+
+
+class _Dimmer(torch.nn.Module):
+    """A tiny video classifier whose class 0 score falls as the clip gets brighter: -mean(x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):                                         # (N, C, T, H, W) -> (N, 2)
+        m = x.mean((1, 2, 3, 4)) * self.w
+        return torch.stack([-m, m], 1)
+
+
+@pytest.fixture(scope="module")
+def against():
+    """Occlusion of class 0 of _Dimmer on a bright clip: greying out any box (to 0) raises the
+    score, so every voxel's relevance is < 0 (no evidence for the class at all)."""
+    from xai_core.models.base import ModelInfo, VideoModel
+    from xai_core.relevance.explanation import explain
+
+    spec = InputSpec(frames=8, height=32, width=32, mean=(0.0,) * 3, std=(1.0,) * 3)
+    model = VideoModel(_Dimmer(), ModelInfo("dimmer", ["dark", "bright"], spec)).eval()
+    frames = (64 + _frames(T=8, h=32, w=32) // 2).astype(np.uint8)             # every pixel > 0
+    clip = from_frames(frames, spec, source="bright.webm", display=_frames(T=8, h=96, w=128))
+    return model, explain(model, clip, "occlusion", target=0, window=(2, 8, 8), stride=(2, 8, 8))
+
+
+def test_the_case_has_only_evidence_against(against):
+    from xai_core.relevance.evidence import evidence
+    _, exp = against
+    r = exp.relevance
+    assert r.max() < 0                                            # every box lowered nothing: all against
+    ev = evidence(r)
+    assert not ev.positive and ev.kind == "against" and ev.for_class == 0
+    assert ev.against == pytest.approx(float(-r.astype(np.float64).sum()), rel=1e-6)
+    assert not exp.curve.any() and exp.key_frames() == []         # the positive curve is empty
+
+
+def test_tube_without_evidence_for_draws_the_evidence_against(against):
+    _, exp = against
+    frames = exp.clip.display
+    tube = render_tube(frames, exp.relevance, title="t")
+    blank = render_tube(frames, np.zeros_like(exp.relevance), title="t")
+    assert tube.mode == "against" and "No evidence for the class" in tube.note
+    assert tube.image.shape == blank.image.shape and blank.note.startswith("No relevance at all")
+    changed = np.abs(tube.image.astype(int) - blank.image.astype(int)).sum(-1) > 30
+    assert changed.mean() > 0.05                                  # not an empty tube
+    moved = tube.image[changed].astype(int) - blank.image[changed].astype(int)
+    assert (moved[:, 2] - moved[:, 0]).mean() > 10                # what was added is blue
+    assert not np.isnan(tube.path).any()                          # a path through the evidence against
+    signed = render_tube(frames, exp.relevance, mode="signed")    # not an all-blue signed tube without words
+    assert signed.mode == "against" and signed.note
+
+
+def test_curves_without_evidence_say_so(against):
+    from xai_core.relevance.temporal import temporal_curve
+    _, exp = against
+    against_curve = temporal_curve(exp.relevance, "against")
+    assert against_curve.sum() == pytest.approx(1.0) and against_curve.min() > 0
+    fig = curve_figure(against_curve, against=True)
+    words = " ".join(a.text for a in fig.layout.annotations)
+    assert "No evidence for the class" in words and fig.layout.yaxis.title.text == "share of evidence against"
+    empty = curve_figure({"a": exp.curve, "b": exp.curve})           # all-zero curves: said in words
+    assert any("No evidence" in a.text for a in empty.layout.annotations)
+    assert "No evidence" not in " ".join(a.text or "" for a in curve_figure(_curves()).layout.annotations)
+    image = cv2.imdecode(np.frombuffer(curve_png(against_curve, against=True), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.std() > 5
+
+
+def test_outputs_json_summary_and_report_without_evidence_for(against, tmp_path):
+    import json
+
+    from xai_core.relevance.export import result_json
+    from xai_core.relevance.summary import summarise
+    from xai_core.render import html_report
+    _, exp = against
+    body = json.loads(json.dumps(result_json(exp), allow_nan=False))     # strict JSON
+    assert body["evidence"]["positive"] is False and body["evidence"]["for"] == 0
+    assert body["evidence"]["against"] == pytest.approx(float(-exp.relevance.astype(np.float64).sum()), rel=1e-6)
+    sentence = summarise(exp)
+    assert "no evidence for this class" in sentence and "evidence against it lies mostly in" in sentence
+
+    paths = write_outputs(exp, tmp_path)
+    cap = cv2.VideoCapture(str(paths["overlay"]))
+    ok, first = cap.read()
+    assert ok and first.shape[0] * 128 > first.shape[1] * 96 * 1.1    # a band of words under the frames
+    tube = cv2.imread(str(paths["tube"]))
+    assert tube is not None and tube.std() > 20
+
+    html = html_report([exp])
+    assert 'data-figure="no-evidence"' in html and "No evidence for dark" in html
+    assert "the evidence against, in blue, on its own scale" in html
+
+
+def test_positive_evidence_is_not_flagged():
+    from xai_core.relevance.evidence import evidence, no_evidence_note, shown_mode
+    rel, _ = _moving_blob()
+    assert evidence(rel).positive and shown_mode(rel) == "positive" and no_evidence_note(rel) is None
+    assert shown_mode(rel - 0.5, "signed") == "signed"              # some for, some against: as asked
+    noise = -np.ones((T, H, W), np.float32)
+    noise[0, 0, 0] = 1e-7                                           # float noise is not evidence
+    assert not evidence(noise).positive and shown_mode(noise) == "against"
+    assert render_tube(_frames(), rel).note is None
+
+
+def test_cli_says_when_there_is_no_evidence_for_the_class(against, tmp_path, monkeypatch, capsys):
+    import json
+
+    import xai_core
+    from xai_core.cli import main
+    model, exp = against
+    video = write_video(tmp_path / "bright.webm", exp.clip.frames, fps=8)
+    monkeypatch.setattr(xai_core, "load_model", lambda name, device="cpu": model)
+    code = main(["explain", str(video), "--model", "dimmer", "--method", "occlusion", "--target", "dark",
+                 "--option", "window=[2, 8, 8]", "--option", "stride=[2, 8, 8]", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(out) == 2
+    assert out[1].startswith("No evidence for dark: the method found only evidence against it")
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["evidence"]["positive"] is False and result["evidence"]["against"] > 0
+
+
+# ----------------------------------------------------------------------- tube of a long, wide clip
+
+
+@pytest.mark.parametrize("aspect, most", [(1.0, 16), (16 / 9, 12), (3.0, 8)])
+def test_wide_frames_get_fewer_larger_frames(aspect, most):
+    from xai_core.render.tube import fit_frames
+    n = fit_frames(80, aspect, 900)
+    assert 4 <= n <= most
+    assert fit_frames(80, 1.0, 900) >= fit_frames(80, 16 / 9, 900) >= fit_frames(80, 3.0, 900)
+    h = round(256 / aspect)
+    tube = render_tube(_frames(T=80, h=h, w=256), np.random.default_rng(0).random((80, H, W)), width=900)
+    tile_h = tube.corners[0, 3, 1] - tube.corners[0, 0, 1]
+    assert len(tube.indices) == n and tile_h >= 0.16 * 900 - 1 or len(tube.indices) == 4
+
+
+def test_path_runs_dashed_through_weak_frames_instead_of_breaking():
+    rel, centres = _moving_blob()
+    rel[5:9] *= 0.2                                               # four weak frames in the middle
+    rel[11] *= 0.01                                               # one with almost nothing: no point
+    tube = render_tube(_frames(), rel)
+    assert np.isnan(tube.path[:, 0]).tolist() == [t == 11 for t in range(T)]
+    assert tube.faint.tolist() == [5 <= t < 9 or t == 11 for t in range(T)]
+    frac = _tile_fraction(tube, tube.path)
+    ok = ~np.isnan(frac[:, 0])
+    np.testing.assert_allclose(frac[ok], (centres / [W, H])[ok], atol=0.02)   # weak frames at their centre
+    # the line is unbroken: drawn between the points of frames 10 and 12, across frame 11
+    bare = render_tube(_frames(), rel, path=None).image.astype(int)
+    a, b = tube.path[10], tube.path[12]
+    along = [np.round(a + (b - a) * f).astype(int) for f in np.linspace(0.15, 0.85, 40)]
+    drawn = [np.abs(tube.image[y, x].astype(int) - bare[y, x]).sum() > 60 for x, y in along]
+    assert np.mean(drawn) > 0.4                                   # dashes: more than half the way

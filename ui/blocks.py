@@ -7,10 +7,12 @@ import numpy as np
 import streamlit as st
 
 from xai_core import render
-from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_hit, pointing_tolerance,
-                                          temporal_hit)
+from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_hit, pointing_text,
+                                          pointing_tolerance, temporal_hit)
 from xai_core.relevance import export
+from xai_core.relevance.evidence import curve_mode, evidence, no_evidence_note, shown_mode
 from xai_core.relevance.summary import summarise, where
+from xai_core.relevance.temporal import key_frames, temporal_curve
 
 from . import cache
 from .samples import Sample, evidence_mask
@@ -25,8 +27,32 @@ class View:
     info: object              # the method's MethodInfo
     role: object              # the session's Role
     sample: Sample | None     # the picked sample (ground truth for synthetic ones), or None
-    mode: str = "positive"    # colour mode: "positive" or "signed"
+    mode: str = "positive"    # colour mode: "positive" or "signed" ("against" when nothing is for)
     scale: float | None = None
+
+    def __post_init__(self):
+        self.mode = shown_mode(self.exp.relevance, self.mode)   # no evidence for: draw the against
+        if self.against:
+            self.scale = None                                   # ... on its own scale
+
+    @property
+    def against(self) -> bool:
+        """True when the explanation has no evidence for its class: the page shows the against."""
+        return self.mode == "against"
+
+    @property
+    def curve(self) -> np.ndarray:
+        """(T,) share of the evidence per frame (of the evidence against, when that is shown)."""
+        return temporal_curve(self.exp.relevance, curve_mode(self.mode))
+
+    @property
+    def key_frames(self) -> list[int]:
+        return key_frames(self.curve)
+
+    @property
+    def note(self) -> str | None:
+        """The words that say there is no evidence for the class (None when there is some)."""
+        return no_evidence_note(self.exp.relevance, self.exp.target_label)
 
     @property
     def clip(self):
@@ -49,6 +75,12 @@ def summary_block(v: View) -> None:
     st.subheader(summarise(v.exp, v.numbers, v.role.summary))
 
 
+def no_evidence_block(v: View) -> None:
+    """A warning, first on the page, when the method found no evidence for the class."""
+    if v.note:
+        st.warning(v.note, icon=":material/info:")
+
+
 def prediction_block(v: View) -> None:
     exp = v.exp
     left, right = st.columns([1, 2])
@@ -66,41 +98,49 @@ def prediction_block(v: View) -> None:
 
 def tube_block(v: View) -> None:
     png = cache.get_tube_png(v.key, v.clip.display, v.exp.relevance, v.mode, v.scale,
-                             tuple(v.exp.key_frames()), tuple(v.numbers), render.explanation_title(v.exp))
-    st.image(png, width="stretch", caption="Staggered-frame tube: the clip's frames back to front, relevance "
-             "drawn on each; the line follows the centre of relevance through time; key frames framed.")
+                             tuple(v.key_frames), tuple(v.numbers), render.explanation_title(v.exp))
+    what = "the evidence against the class (there is none for it)" if v.against else "relevance"
+    st.image(png, width="stretch", caption=f"Staggered-frame tube: the clip's frames back to front, {what} "
+             "drawn on each; the line follows its centre through time (dashed where it is weak); key frames "
+             "framed.")
 
 
 def curve_block(v: View) -> None:
-    fig = render.curve_figure({v.exp.method: v.exp.curve}, key_frames=v.exp.key_frames(),
-                              frame_indices=v.numbers, thumbnails=v.clip.display,
-                              title="When: share of the relevance in each frame")
+    what = "the evidence against the class" if v.against else "the relevance"
+    fig = render.curve_figure({v.exp.method: v.curve}, key_frames=v.key_frames, frame_indices=v.numbers,
+                              thumbnails=v.overlay_frames() if v.against else v.clip.display,
+                              title=f"When: share of {what} in each frame", against=v.against)
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key=f"curve-{v.key}")
 
 
 def frames_block(v: View) -> None:
+    """One frame at a time: a slider over the video's frame numbers (as the tube and curve count)."""
     T = v.clip.num_frames
-    keys = v.exp.key_frames()
-    t = st.slider("Frame", 0, T - 1, keys[0] if keys else 0, key=f"scrub-{v.key}",
-                  format="%d", help="Key frames: " + ", ".join(str(v.numbers[k]) for k in keys))
+    keys = v.key_frames
+    numbers = v.numbers
+    t = st.select_slider("Frame of the video", options=list(range(T)), value=keys[0] if keys else 0,
+                         format_func=lambda i: str(numbers[i]), key=f"scrub-{v.key}",
+                         help="Frames the model saw, numbered as in the video. Key frames: "
+                              + (", ".join(str(numbers[k]) for k in keys) or "none"))
     heat = v.overlay_frames()
     frame_col, heat_col, facts = st.columns([1, 1, 0.8])
-    frame_col.image(v.clip.display[t], caption=f"frame {v.numbers[t]}", width="stretch")
-    heat_col.image(heat[t], caption="relevance on it", width="stretch")
+    frame_col.image(v.clip.display[t], caption=f"frame {numbers[t]}", width="stretch")
+    heat_col.image(heat[t], caption="evidence against on it" if v.against else "relevance on it", width="stretch")
     r = v.exp.relevance[t]
-    facts.metric("Share of the clip's relevance", f"{v.exp.curve[t]:.0%}",
-                 "key frame" if t in keys else None, delta_color="off", delta_arrow="off")
-    if v.info.signed:
+    facts.metric("Share of the evidence against" if v.against else "Share of the clip's relevance",
+                 f"{v.curve[t]:.0%}", "key frame" if t in keys else None, delta_color="off", delta_arrow="off")
+    if v.info.signed or v.against:
         pos, neg = float(np.clip(r, 0, None).sum()), float(np.clip(-r, 0, None).sum())
         facts.caption(f"evidence for {v.exp.target_label}: {pos:.3g} · against: {neg:.3g}")
-    facts.caption(f"where on this frame: {where(v.exp.relevance[t:t + 1])}")
+    facts.caption(f"where on this frame: {where(v.exp.relevance[t:t + 1], mode='against' if v.against else 'positive')}")
 
 
 def overlay_video_block(v: View) -> None:
     fps = max(1.0, v.clip.num_frames / 2)
     video = cache.get_overlay_video(v.key, v.clip.display, v.exp.relevance, v.mode, v.scale, v.role.overlay, fps)
     st.video(video, format="video/webm", loop=True, width=560)
-    st.caption(f"Per-frame overlay, {v.clip.num_frames} frames at {fps:g} fps.")
+    what = " Blue: the evidence against the class, on its own scale (there is none for it)." if v.against else ""
+    st.caption(f"Per-frame overlay, {v.clip.num_frames} frames at {fps:g} fps.{what}")
 
 
 def ground_truth_block(v: View) -> None:
@@ -115,34 +155,38 @@ def ground_truth_block(v: View) -> None:
                    "for the true class.")
     c1, c2, c3 = st.columns(3)
     tol = pointing_tolerance(mask.shape[1])
-    c1.metric("Pointing game", "hit" if pointing_hit(exp.relevance, mask) else "miss",
-              help=f"Is the most relevant voxel inside the evidence (grown by {tol} px)?")
+    c1.metric("Pointing game", pointing_text(pointing_hit(exp.relevance, mask)),
+              help=f"Is the most relevant voxel inside the evidence (grown by {tol} px)? n/a when the map "
+                   "does not point at a place: its most relevant frame is the same everywhere (temporal "
+                   "occlusion scores whole frames).")
     c2.metric("Relevance in evidence", f"{energy_inside(exp.relevance, mask):.0%}",
               f"evidence is {mask.mean():.1%} of the clip", delta_color="off", delta_arrow="off")
     c3.metric("Peak frame holds evidence", "yes" if temporal_hit(exp.relevance, mask) else "no")
-    t = int(np.argmax(exp.curve))
+    t = int(np.argmax(exp.curve if evidence(exp.relevance).positive else v.curve))
     frame = v.clip.display[t]
     outline = render.overlay(frame[None], mask[t:t + 1].astype(np.float32), alpha=0.0, scale=1.0,
                              contour=0.5)[0]
     st.image([outline, v.overlay_frames()[t]], width=260,
-             caption=[f"evidence outlined, frame {v.numbers[t]}", "relevance, same frame"])
+             caption=[f"evidence outlined, frame {v.numbers[t]}",
+                      "evidence against, same frame" if v.against else "relevance, same frame"])
 
 
 def export_buttons(exps: list, role, stem: str, key: str) -> None:
     """Download buttons: tube PNG, overlay video, relevance JSON + NPZ, a self-contained HTML report.
 
     Each file is made only when its button is clicked (a callable), and the click does not rerun
-    the page.
+    the page. The buttons are as wide as their labels and wrap onto a new row when the page is narrow.
     """
     one = len(exps) == 1
     exp = exps[0]
-    cols = st.columns(5)
+    mode = shown_mode(exp.relevance)
     files = [
         ("Tube (PNG)", f"{stem}_tube.png", "image/png",
-         lambda: render.to_png(render.tube_image(exp.clip.display, exp.relevance, key_frames=exp.key_frames(),
+         lambda: render.to_png(render.tube_image(exp.clip.display, exp.relevance, mode=mode,
+                                                 key_frames=key_frames(temporal_curve(exp.relevance, curve_mode(mode))),
                                                  frame_numbers=list(exp.clip.source_indices),
                                                  title=render.explanation_title(exp)))),
-        ("Overlay video (WebM)", f"{stem}_overlay.webm", "video/webm", lambda: _overlay_webm(exp, role.overlay)),
+        ("Overlay (WebM)", f"{stem}_overlay.webm", "video/webm", lambda: _overlay_webm(exp, role.overlay)),
         ("Relevance (JSON)", f"{stem}.json", "application/json",
          (lambda: export.to_json(exp, include_relevance=True, summary_template=role.summary)) if one else
          (lambda: export.to_json_many(exps, include_relevance=True, summary_template=role.summary))),
@@ -154,19 +198,26 @@ def export_buttons(exps: list, role, stem: str, key: str) -> None:
     ]
     if not one:
         files = files[2:]   # tube and video are per column; the report holds them all
-    for col, (label, name, mime, make) in zip(cols, files):
-        col.download_button(label, make, file_name=name, mime=mime, on_click="ignore", key=f"{key}-{name}",
-                            icon=":material/download:", width="stretch")
+    with st.container(horizontal=True, gap="small"):
+        for label, name, mime, make in files:
+            st.download_button(label, make, file_name=name, mime=mime, on_click="ignore", key=f"{key}-{name}",
+                               icon=":material/download:", width="content")
 
 
 def _overlay_webm(exp, style: str) -> bytes:
+    """The overlay video as WebM bytes; with no evidence for the class, the evidence against,
+    with a line under the frames that says so."""
     import tempfile
     from pathlib import Path
 
+    from xai_core.relevance.evidence import short_note
+
+    mode = shown_mode(exp.relevance)
+    heat = render.overlay(exp.clip.display, exp.relevance, mode=mode, **render.overlay_style(style))
+    note = short_note(exp.relevance, exp.target_label)
     with tempfile.TemporaryDirectory() as tmp:
-        return render.overlay_video(Path(tmp) / "overlay.webm", exp.clip.display, exp.relevance,
-                                    fps=max(1.0, exp.clip.num_frames / 2),
-                                    **render.overlay_style(style)).read_bytes()
+        return render.write_video(Path(tmp) / "overlay.webm", render.caption_frames(heat, note) if note else heat,
+                                  fps=max(1.0, exp.clip.num_frames / 2)).read_bytes()
 
 
 def export_block(v: View) -> None:

@@ -11,6 +11,7 @@ from xai_core import get_method, render
 from xai_core.relevance.compare import compare, order_check
 
 from . import cache, widgets
+from .state import follow_role
 
 DEMO_CLIP = "synthetic · stand_up"          # the reversed-order demo: order decides the class
 DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a pooling one that cannot
@@ -28,19 +29,21 @@ def models_ui(names: list[str], key: str = "compare_models") -> list[str]:
                           help="Each model gets the same video, sampled to its own input spec.")
 
 
-def methods_ui(methods, default: str, key: str) -> list[str]:
-    """Pick one or more attribution methods (the role's default first)."""
+def methods_ui(methods, default: str, key: str = "compare_methods") -> list[str]:
+    """Pick one or more attribution methods (the role's default first; see follow_role for a
+    role switch)."""
     by_name = {m.name: m for m in methods}
+    follow_role(key, list(by_name), [default])
     return st.multiselect("Methods", list(by_name), default=_unless_set(key, [default]), key=key,
-                          format_func=lambda n: f"{by_name[n].label} · {by_name[n].cost}",
-                          help="\n\n".join(f"**{m.label}** — {m.description}" for m in methods))
+                          format_func=lambda n: widgets.short_label(by_name[n]),
+                          help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in methods))
 
 
 def target_ui(models, key: str = "compare_target"):
     """Explain each model's own prediction (None), or one class all the models know."""
     shared = [c for c in models[0].class_names if all(c in m.class_names for m in models[1:])]
     return st.selectbox("Explain the class", [None] + shared, key=key,
-                        format_func=lambda c: "each model's own prediction" if c is None else c)
+                        format_func=lambda c: "each model's prediction" if c is None else c)
 
 
 def _unless_set(key: str, default):
@@ -82,7 +85,7 @@ def get_column_tube(key: str, _frames: np.ndarray, _relevance: np.ndarray, scale
     """A tube sized for one of `columns` columns: fewer, larger frames and text that stays legible."""
     image = render.tube_image(_frames, _relevance, mode="positive", scale=scale, key_frames=list(key_frames),
                               frame_numbers=list(numbers), max_frames=16 if columns == 1 else 8,
-                              width=900 if columns == 1 else 640)
+                              width={1: 900, 2: 560}.get(columns, 480))   # about as drawn: text stays legible
     return render.to_png(image)
 
 
@@ -126,28 +129,63 @@ def side_by_side(*images: np.ndarray, gap: int = 6) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def frame_share(exp, t: int, mode: str) -> str:
+    """What share of the drawn evidence frame t holds, in words ("12% of the relevance")."""
+    from xai_core.relevance.evidence import curve_mode
+    from xai_core.relevance.temporal import temporal_curve
+
+    if mode == "against":
+        return f"{temporal_curve(exp.relevance, curve_mode(mode))[t]:.0%} of the evidence against (blue)"
+    return f"{exp.curve[t]:.0%} of the relevance"
+
+
+def per_row(n: int) -> int:
+    """Columns per row for n explanations: all of up to 3 in one row, 4 as 2 x 2, more in rows of 3."""
+    return n if n <= 3 else 2 if n == 4 else 3
+
+
+def grid(n: int, gap: str = "medium") -> list:
+    """n equally wide Streamlit columns, in rows of per_row(n): a flat list, in reading order."""
+    k = per_row(n)
+    cells = []
+    for _ in range(0, n, k):
+        cells += list(st.columns(k, gap=gap))
+    return cells[:n]
+
+
+TABLE_HELP = {
+    "when": "the shortest run of frames around the peak holding half the relevance",
+    "in span": "the share of the relevance in those frames",
+    "where": "where in the picture it lies",
+    "focus in time": "0: spread evenly over the frames, 1: all in one frame",
+    "backwards": "the answer on the clip played backwards",
+}
+
+
 def table_ui(rows: list[dict], target: bool, evidence, internals: bool) -> None:
-    """The comparison table: one row per column; the target, ground-truth and timing columns when they apply."""
-    keys = set(rows[0])
-    shown = ["column", "prediction", "confidence", "verdict", "reversed clip"] + (
-        ["target", "target probability"] if target else []) + [
-        "when", "share in span", "where", "focus in time", "in evidence"]
-    shown = [k for k in shown if k in keys] + ([k for k in rows[0] if k.endswith(" ms")] if internals else [])
-    percent = st.column_config.NumberColumn(format="percent", width="small")
-    chance = "" if evidence is None else f"; they are {np.mean(evidence):.0%} of the clip, so that is chance"
-    st.dataframe(rows, hide_index=True, width="stretch", column_order=shown, column_config={
-        "prediction": st.column_config.TextColumn("prediction", width="small"),
-        "confidence": percent, "target probability": percent,
-        "reversed clip": st.column_config.TextColumn("backwards", help="The answer on the clip played backwards."),
-        "when": st.column_config.TextColumn("when", width="small",
-                                            help="The shortest run of frames holding half the relevance."),
-        "share in span": st.column_config.NumberColumn(
-            "in span", format="percent", width="small", help="The share of the relevance in the 'when' frames."),
-        "where": st.column_config.TextColumn("where", width="small"),
-        "focus in time": st.column_config.NumberColumn(
-            "focus in time", format="%.2f",
-            help="0: relevance spread evenly over the frames; 1: all in one frame."),
-        "in evidence": st.column_config.NumberColumn(
-            "in evidence", format="percent", width="small",
-            help=f"Share of the relevance on the voxels that decide the class (ground truth){chance}."),
-    })
+    """The comparison table: one row per column, every cell shown whole (text wraps, nothing is
+    cut); the target, ground-truth and timing columns when they apply, what each means below."""
+    show = [("column", "column", str), ("prediction", "prediction", str), ("confidence", "confidence", _pct),
+            ("verdict", "verdict", str), ("reversed clip", "backwards", str)]
+    if target:
+        show += [("target", "explained", str), ("target probability", "its probability", _pct)]
+    show += [("when", "when", str), ("share in span", "in span", _pct), ("where", "where", str),
+             ("focus in time", "focus in time", lambda v: f"{v:.2f}"), ("in evidence", "in evidence", _pct)]
+    show = [(k, name, fmt) for k, name, fmt in show if k in rows[0]]
+    table = [{name: fmt(row[k]) for k, name, fmt in show} for row in rows]
+    for line, row in zip(table, rows):
+        line["column"] = f"**{row['column']}**"
+    st.table(table, hide_index=True, border="horizontal")
+    helps = [f"*{name}*: {TABLE_HELP[name]}" for _, name, _ in show if name in TABLE_HELP]
+    if evidence is not None:
+        helps.append(f"*in evidence*: the share of the relevance on the voxels that decide the class (ground "
+                     f"truth); they are {np.mean(evidence):.0%} of the clip, so that is chance")
+    st.caption(" · ".join(helps) + ".")
+    timings = [k for k in rows[0] if k.endswith(" ms")]
+    if internals and timings:
+        st.table([{"column": f"**{row['column']}**", **{k: f"{row[k]:.0f}" for k in timings}} for row in rows],
+                 hide_index=True, border="horizontal")
+
+
+def _pct(v: float) -> str:
+    return f"{v:.0%}" if v >= 0.01 or v == 0 else f"{v:.1%}"

@@ -37,3 +37,24 @@ def role_ui(roles: dict[str, Role]) -> Role:
 def current_role() -> Role:
     """The role app.py chose for this run."""
     return st.session_state["active_role"]
+
+
+def follow_role(key: str, offered: list[str], default) -> None:
+    """Carry a picker's choice (a str, or a list for a multiselect) over a change of what is
+    offered (a role switch): it becomes the new `default` when it was the old default or is no
+    longer offered, and stays when the user chose it and it still is. Call before the widget."""
+    marker = f"_offer_{key}"
+    before, now = st.session_state.get(marker), (tuple(offered), default)
+    st.session_state[marker] = now
+    if key not in st.session_state:
+        return
+    chosen = st.session_state[key]
+    changed = before is not None and before != now
+    if isinstance(chosen, (list, tuple)):
+        kept = [c for c in chosen if c in offered]
+        if not kept or (changed and list(chosen) == list(before[1])):
+            st.session_state[key] = list(default)
+        elif len(kept) != len(chosen):
+            st.session_state[key] = kept
+    elif chosen not in offered or (changed and chosen == before[1]):
+        st.session_state[key] = default

@@ -11,6 +11,7 @@ from xai_core import XaiError
 
 from . import cache
 from .samples import list_samples
+from .state import follow_role
 
 VIDEO_TYPES = ["mp4", "mkv", "webm", "avi", "gif", "mov", "m4v", "mpg", "mpeg", "ogv"]
 UPLOAD = "Upload a video…"
@@ -28,13 +29,30 @@ def model_ui(label: str = "Model", key: str = "model", names: list[str] | None =
 
 
 def method_ui(methods=None, key: str = "method", default: str = "grad_cam") -> str:
-    """Pick an attribution method from the registry (label and cost shown)."""
+    """Pick an attribution method from the registry (its label; its cost in a caption below).
+
+    When the offer changes (a role switch), a choice that was the old default or is no longer
+    offered becomes the new default; a method the user picked that is still offered stays."""
     infos = methods or xai_core.list_methods()
     names = [m.name for m in infos]
     by_name = {m.name: m for m in infos}
-    return st.selectbox("Method", names, index=names.index(default) if default in names else 0, key=key,
-                        format_func=lambda n: f"{by_name[n].label} · {by_name[n].cost}",
-                        help="\n\n".join(f"**{m.label}** — {m.description}" for m in infos))
+    default = default if default in names else names[0]
+    follow_role(key, names, default)
+    name = st.selectbox("Method", names, index=names.index(st.session_state.get(key, default)), key=key,
+                        format_func=lambda n: by_name[n].label,
+                        help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in infos))
+    cost = by_name[name].cost
+    st.caption(f"{cost.capitalize()} method" + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else ""))
+    return name
+
+
+def short_label(info) -> str:
+    """A method's label without its parenthesis ("Grad-CAM"), for tags that have little room."""
+    return info.label.split(" (")[0]
+
+
+COST_TEXT = {"cheap": "about one pass through the model", "moderate": "tens of passes",
+             "expensive": "hundreds of passes; seconds to minutes"}
 
 
 def video_ui(key: str = "clip", default: str | None = None):

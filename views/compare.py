@@ -2,13 +2,14 @@
 import streamlit as st
 
 from ui import cache
-from ui.compare import (explain_all, get_column_tube, get_evidence_mask, get_order_check, methods_ui,
-                        model_names, models_ui, order_sentence, side_by_side, table_ui, target_ui, verdict_badge,
-                        video_ui)
+from ui.compare import (explain_all, frame_share, get_column_tube, get_evidence_mask, get_order_check, grid,
+                        methods_ui, model_names, models_ui, order_sentence, per_row, side_by_side, table_ui,
+                        target_ui, verdict_badge, video_ui)
 from ui.blocks import export_buttons
 from ui.state import current_role
 from xai_core import XaiError, list_methods, render
 from xai_core.relevance import compare as cmp
+from xai_core.relevance.evidence import no_evidence_note, shown_mode
 
 role = current_role()
 st.title("Compare models")
@@ -19,7 +20,7 @@ with st.sidebar:
     sample_clip, sample = video_ui()
     names = models_ui(model_names())
     offered = [m for m in list_methods() if role.allows(m)]
-    methods = methods_ui(offered, role.default_method, key=f"compare_methods_{role.name}")
+    methods = methods_ui(offered, role.default_method)
 
 if sample_clip is None:
     st.stop()
@@ -57,7 +58,8 @@ if truth:
 
 
 # ------------------------------------------------------------------- columns: who says what
-for col, exp, label, scale in zip(st.columns(len(exps), gap="medium"), exps, labels, scales):
+columns = per_row(len(exps))       # 4 explanations as 2 x 2, more in rows of 3: tubes stay legible
+for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
     with col:
         model = models[names.index(exp.model)]
         st.subheader(label, divider="gray", help=model.info.description or model.info.family)
@@ -69,14 +71,18 @@ for col, exp, label, scale in zip(st.columns(len(exps), gap="medium"), exps, lab
             st.caption(f"Explaining {exp.target_label} ({exp.probabilities[exp.target]:.0%}).")
         numbers = cmp.frame_numbers_of(exp)
         tube = get_column_tube(cache.result_key(exp), exp.clip.display, exp.relevance, scale,
-                               tuple(exp.key_frames()), tuple(numbers), len(exps))
+                               tuple(exp.key_frames()), tuple(numbers), columns)
         st.image(tube, width="stretch")
+        note = no_evidence_note(exp.relevance, exp.target_label)
+        if note:
+            st.warning(note, icon=":material/info:")
         if role.internals:
             st.caption(f"forward {exp.timings_ms['forward']:.0f} ms · explain {exp.timings_ms['explain']:.0f} ms"
                        f" · colour scale {scale:.3g} · input {exp.clip.frames.shape[0]}×"
                        f"{exp.clip.frames.shape[1]}×{exp.clip.frames.shape[2]}")
 st.caption("Each tube: the clip's frames back to front, relevance drawn on each on one shared colour "
-           "scale (per method), the line following the centre of relevance through time.")
+           "scale (per method), the line following the centre of relevance through time (dashed where it "
+           "is weak).")
 
 
 # -------------------------------------------------------------- frame by frame, one slider
@@ -86,15 +92,15 @@ def frames_ui():
     st.markdown("##### Frame by frame")
     frame = st.select_slider("Frame of the source video", options=axis,
                              key=f"compare_frame_{axis[0]}_{axis[-1]}_{len(axis)}")  # new axis, new slider
-    for col, exp, label, scale in zip(st.columns(len(exps), gap="medium"), exps, labels, scales):
+    for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
         numbers = cmp.frame_numbers_of(exp)
         t = min(range(len(numbers)), key=lambda i: abs(numbers[i] - frame))   # nearest sampled frame
-        heat = cache.get_overlay_frames(cache.result_key(exp), exp.clip.display, exp.relevance, "positive",
-                                        scale, role.overlay)
+        mode = shown_mode(exp.relevance)                 # no evidence for: the against, own scale
+        heat = cache.get_overlay_frames(cache.result_key(exp), exp.clip.display, exp.relevance, mode,
+                                        scale if mode == "positive" else None, role.overlay)
         with col:
             st.image(side_by_side(exp.clip.display[t], heat[t]), width="stretch" if len(exps) > 1 else 560,
-                     caption=f"{label} · frame {numbers[t]}: the frame, and {exp.curve[t]:.0%} of the "
-                             "relevance on it")
+                     caption=f"{label} · frame {numbers[t]}: the frame, and {frame_share(exp, t, mode)} on it")
 
 
 frames_ui()

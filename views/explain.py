@@ -4,7 +4,7 @@ import json
 import streamlit as st
 
 from ui import cache
-from ui.blocks import BLOCKS, View, internals_block
+from ui.blocks import BLOCKS, View, internals_block, no_evidence_block
 from ui.state import current_role
 from ui.widgets import clip_ui, method_ui, model_ui, options_ui, target_ui
 from xai_core import XaiError, get_method, list_methods
@@ -41,6 +41,7 @@ except XaiError as e:
     st.stop()
 
 view = View(exp, info, role, sample, mode="signed" if info.signed else "positive")
+no_evidence_block(view)
 for note in clip.notes:
     st.caption(f"Note: {note}")
 if model.info.source == "bundled" and (sample is None or sample.truth is None):

@@ -276,6 +276,10 @@ def _explain(args) -> int:
         raise XaiError(f"--out {out}: writing failed ({e.strerror or e})") from None
     print(f"{exp.predicted_label} ({exp.probabilities[exp.predicted]:.0%}); "
           f"explained {exp.target_label} with {exp.method} -> {out}")
+    from .relevance.evidence import no_evidence_note
+    note = no_evidence_note(exp.relevance, exp.target_label)
+    if note:
+        print(note)
     return 0
 
 

@@ -18,19 +18,36 @@ def pointing_tolerance(height: int) -> int:
     return max(1, round(15 * height / 224))
 
 
-def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> bool:
+def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> bool | None:
     """Pointing game: does the most relevant voxel fall in the evidence (grown by `tolerance` px)?
 
     The tolerance defaults to the usual 15 px at 224 px, scaled to the frame (4 px at 64 px).
-    A map with no positive relevance, or a flat one, points nowhere and misses.
+    None ("n/a") when the map does not point at a place: the frame holding its maximum is
+    constant (a map constant within each frame, as temporal occlusion gives, or a flat map),
+    so argmax would pick pixel (t, 0, 0) by its position in memory. A map with no positive
+    relevance points nowhere and misses (False).
     """
     if tolerance is None:
         tolerance = pointing_tolerance(relevance.shape[1])
-    r = np.asarray(relevance, np.float64)
-    if r.max() <= 0 or r.max() == r.min():
-        return False
+    r = np.asarray(relevance, np.float64)                                   # (T, H, W)
     t, y, x = np.unravel_index(int(np.argmax(r)), r.shape)
+    if r[t].max() == r[t].min():
+        return None
+    if r.max() <= 0:
+        return False
     return bool(dilate(mask[t:t + 1], tolerance)[0, y, x])
+
+
+def pointing_text(hit: bool | None) -> str:
+    """A pointing-game result in words: "hit", "miss" or "n/a"."""
+    return "n/a" if hit is None else "hit" if hit else "miss"
+
+
+def pointing_rate(hits) -> float | None:
+    """The share of hits among the clips where the pointing game applies (None if it applies
+    to none): results that are None ("n/a") are left out, not counted as misses."""
+    scored = [bool(h) for h in hits if h is not None]
+    return float(np.mean(scored)) if scored else None
 
 
 def energy_inside(relevance: np.ndarray, mask: np.ndarray) -> float:

@@ -22,6 +22,7 @@ import torch
 from ..errors import MethodError, ModelSpecError, VideoError
 from ..methods.registry import get_method
 from ..video.clip import Clip
+from .evidence import evidence
 from .explanation import Explanation, explain
 from .summary import where
 from .temporal import peak_span
@@ -204,9 +205,12 @@ def curve_on(exp: Explanation, frames: list[int]) -> np.ndarray:
 
 
 def shared_curves(explanations: list[Explanation], frames: list[int] | None = None) -> dict[str, np.ndarray]:
-    """{column label: temporal curve} on one source-frame axis (default: common_frames)."""
+    """{column label: temporal curve} on one source-frame axis (default: common_frames); a column
+    without evidence for its class has a zero curve, and "(no evidence for)" after its label."""
     frames = common_frames(explanations) if frames is None else frames
-    return dict(zip(column_labels(explanations), (curve_on(e, frames) for e in explanations)))
+    labels = [label if evidence(e.relevance).positive else f"{label} (no evidence for)"
+              for label, e in zip(column_labels(explanations), explanations)]
+    return dict(zip(labels, (curve_on(e, frames) for e in explanations)))
 
 
 def temporal_focus(curve: np.ndarray) -> float:
@@ -274,8 +278,9 @@ def comparison_table(explanations: list[Explanation], frame_numbers=None, *, tru
     reversed_truth the true class of the reversed clip, if known: the verdict covers it too
     evidence       the ground-truth evidence mask over the source frames (T0, H0, W0), if known:
                    adds "in evidence", the share of positive relevance inside it
-    The "when" is the shortest run of frames holding half the positive relevance (peak_span),
-    in source frame numbers; "share in span" is the part of the relevance it holds (>= 50%).
+    The "when" is the shortest run of frames around the peak holding half the positive relevance
+    (peak_span), in source frame numbers; "share in span" is the part of the relevance it holds
+    (>= 50%). Without evidence for the class, "when" says so and the shares are 0.
     """
     numbers = ([frame_numbers_of(e) for e in explanations] if frame_numbers is None
                else [list(n) for n in frame_numbers])
@@ -294,11 +299,12 @@ def comparison_table(explanations: list[Explanation], frame_numbers=None, *, tru
 def _row(e: Explanation, label: str, numbers: list[int], truth, order, reversed_truth) -> dict:
     curve = e.curve                                                 # (T,)
     a, b = peak_span(curve)
-    empty = not curve.sum() > 0
+    empty = not (curve.sum() > 0 and evidence(e.relevance).positive)
     row = {"column": label, "model": e.model, "method": get_method(e.method).label,
            "prediction": e.predicted_label, "confidence": float(e.probabilities[e.predicted]),
            "target": e.target_label, "target probability": float(e.probabilities[e.target]),
-           "when": "—" if empty else f"frame {numbers[a]}" if a == b else f"frames {numbers[a]}–{numbers[b]}",
+           "when": "no evidence for it" if empty else
+                   f"frame {numbers[a]}" if a == b else f"frames {numbers[a]}–{numbers[b]}",
            "span": (numbers[a], numbers[b]), "share in span": float(curve[a:b + 1].sum()),
            "where": where(e.relevance, (a, b)), "focus in time": temporal_focus(curve)}
     if truth is not None:

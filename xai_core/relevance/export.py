@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .evidence import evidence
 from .summary import DEFAULT_TEMPLATE, summarise
 
 
@@ -29,6 +30,7 @@ def result_json(exp, clip=None) -> dict:
             "classes": list(exp.class_names),
             "input": None if clip is None else _input(clip),
             "curve": [float(v) for v in exp.curve], "key_frames": exp.key_frames(),
+            "evidence": evidence(exp.relevance).as_dict(),   # sums for / against; positive: any for
             "extras": _jsonable(exp.extras)}
 
 

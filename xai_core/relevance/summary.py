@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .evidence import evidence
 from .temporal import peak_span, temporal_curve
 
 DEFAULT_TEMPLATE = "{label} ({confidence}): evidence peaks in {frames}, {where}"
 
 
-def where(relevance: np.ndarray, frames: tuple[int, int] | None = None) -> str:
-    """Where in the frame the positive relevance sits: 'lower left', 'centre', ..."""
-    r = np.clip(np.asarray(relevance, np.float64), 0, None)      # (T, H, W)
+def where(relevance: np.ndarray, frames: tuple[int, int] | None = None, mode: str = "positive") -> str:
+    """Where in the frame the positive relevance (mode "against": the negative) sits: 'lower left', ..."""
+    r = np.asarray(relevance, np.float64)
+    r = np.clip(-r if mode == "against" else r, 0, None)          # (T, H, W)
     if frames is not None:
         r = r[frames[0]:frames[1] + 1]
     heat = r.sum(0)                                               # (H, W)
@@ -38,8 +40,16 @@ def summary_fields(exp, frame_numbers: list[int] | None = None) -> dict:
 
 
 def summarise(exp, frame_numbers: list[int] | None = None, template: str = DEFAULT_TEMPLATE) -> str:
-    """'walk_left (94%): evidence peaks in frames 6–11, lower centre' (or a role's own template)."""
-    if np.clip(exp.relevance, 0, None).sum() <= 0:
-        p = float(exp.probabilities[exp.target])
-        return f"{exp.target_label} ({p:.0%}): the method found no evidence for this class"
-    return template.format(**summary_fields(exp, frame_numbers))
+    """'walk_left (94%): evidence peaks in frames 6–11, lower centre' (or a role's own template).
+
+    Without evidence for the class, a fixed sentence says so, and where the evidence against is."""
+    kind = evidence(exp.relevance).kind
+    if kind == "for":
+        return template.format(**summary_fields(exp, frame_numbers))
+    head = f"{exp.target_label} ({float(exp.probabilities[exp.target]):.0%}): the method found no evidence for this class"
+    if kind == "none":
+        return f"{head}, and none against it"
+    a, b = peak_span(temporal_curve(exp.relevance, "against"), 0.5)
+    start, end = (a, b) if frame_numbers is None else (frame_numbers[a], frame_numbers[b])
+    frames = f"frame {start}" if start == end else f"frames {start}–{end}"
+    return f"{head}; the evidence against it lies mostly in {frames}, {where(exp.relevance, (a, b), 'against')}"

@@ -6,7 +6,7 @@ and relevance (T, H, W) float on the model grid (resized onto the frames, same f
 from .colormap import colorbar, colorize, lut, normalise, robust_scale, shared_scale
 from .curve import curve_figure, curve_png, default_key_frames
 from .export import explanation_title, write_outputs
-from .overlay import OVERLAY_STYLES, overlay, overlay_style
+from .overlay import OVERLAY_STYLES, caption_frames, overlay, overlay_style
 from .png import save_png, to_png
 from .report import html_report
 from .strip import frame_strip
@@ -16,6 +16,6 @@ from .video import overlay_video, write_video
 __all__ = [
     "colorbar", "colorize", "lut", "normalise", "robust_scale", "shared_scale",
     "curve_figure", "curve_png", "default_key_frames", "explanation_title", "write_outputs",
-    "overlay", "OVERLAY_STYLES", "overlay_style", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
+    "overlay", "OVERLAY_STYLES", "overlay_style", "caption_frames", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
     "tube_image", "overlay_video", "write_video", "html_report",
 ]

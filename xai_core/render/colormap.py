@@ -4,6 +4,7 @@
     s = shared_scale([r1, r2, r3], "signed")       # one scale for a side-by-side comparison
     v1 = normalise(r1, "signed", scale=s)           # [-1, 1]
     rgb = colorize(v1, "signed")                    # (..., 3) uint8
+    v2 = normalise(r2, "against")                   # [0, 1]: the evidence against, -relevance
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from functools import lru_cache
 
 import numpy as np
 
-MODES = ("positive", "signed", "absolute")
+MODES = ("positive", "signed", "absolute", "against")
 # Perceptual sequential map for evidence, diverging blue-(white)-red for signed relevance, each
 # with the part of the map used (start, stop): the sequential map skips its black end (faint
 # relevance shows purple on a frame), the diverging map its darkest ends and, by default, its
 # white middle (SIGNED_GAP): overlays fade weak relevance out by opacity, so its colour stays a
-# light blue or red instead of a white fog.
+# light blue or red instead of a white fog. The evidence against ("against": -relevance, drawn
+# when there is no evidence for the class) is blue, as in the signed map, from light to deep.
 DEFAULT_CMAP = {"positive": ("inferno", 0.18, 1.0), "absolute": ("inferno", 0.18, 1.0),
-                "signed": ("RdBu_r", 0.06, 0.94)}
+                "signed": ("RdBu_r", 0.06, 0.94), "against": ("Blues", 0.35, 1.0)}
 SIGNED_GAP = 0.26
 
 
@@ -28,10 +30,13 @@ def _check_mode(mode: str) -> None:
 
 
 def magnitude(relevance: np.ndarray, mode: str) -> np.ndarray:
-    """What the colour scale measures: positive part ("positive") or |relevance| (otherwise)."""
+    """What the colour scale measures: the positive part ("positive"), the negative part as a
+    magnitude ("against"), or |relevance| (otherwise)."""
     _check_mode(mode)
     r = np.asarray(relevance, np.float32)
-    return np.clip(r, 0, None) if mode == "positive" else np.abs(r)
+    if mode == "positive":
+        return np.clip(r, 0, None)
+    return np.clip(-r, 0, None) if mode == "against" else np.abs(r)
 
 
 def robust_scale(relevance: np.ndarray, mode: str = "positive", percentile: float = 99.5) -> float:
@@ -51,7 +56,8 @@ def shared_scale(relevances, mode: str = "positive", percentile: float = 99.5) -
 
 def normalise(relevance: np.ndarray, mode: str = "positive", scale: float | None = None,
               percentile: float = 99.5) -> np.ndarray:
-    """Relevance on a robust colour scale: [0, 1] ("positive", "absolute") or [-1, 1] ("signed").
+    """Relevance on a robust colour scale: [0, 1] ("positive", "absolute", "against") or [-1, 1]
+    ("signed"); "against" maps -relevance, the evidence against the class.
 
     scale  the value that maps to 1 (pass shared_scale(...) to compare explanations);
            default: the `percentile` of the clip's own non-zero magnitudes.

@@ -25,6 +25,22 @@ def polyline(canvas: np.ndarray, points: np.ndarray, colour, thickness: int = 1,
     cv2.polylines(canvas, [_fixed(points)], closed, colour, thickness, cv2.LINE_AA, SHIFT)
 
 
+def dashed(canvas: np.ndarray, points: np.ndarray, colour, thickness: int = 1, dash: float = 6.0,
+           gap: float = 4.0) -> None:
+    """An anti-aliased dashed line along (n, 2) float points: `dash` pixels drawn, `gap` skipped
+    (measured along the line, so dashes keep their length on curves), in place."""
+    p = np.asarray(points, np.float64)
+    if len(p) < 2:
+        return
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])   # (n,) arc length
+    period = dash + gap
+    for start in np.arange(0.0, along[-1], period):
+        s = np.concatenate([[start], along[(along > start) & (along < start + dash)],
+                            [min(start + dash, along[-1])]])                       # dash's samples
+        piece = np.stack([np.interp(s, along, p[:, 0]), np.interp(s, along, p[:, 1])], 1)
+        polyline(canvas, piece, colour, thickness)
+
+
 def dot(canvas: np.ndarray, centre, radius: float, fill, ring=None, ring_width: float = 1.5) -> None:
     """A filled anti-aliased disc, optionally with a ring around it, in place."""
     c = tuple(int(v) for v in _fixed(centre))

@@ -10,6 +10,7 @@ import numpy as np
 
 from .colormap import colorize, normalise
 from .resample import check_pair, resize_volume
+from .text import Label, draw_labels, text_width
 
 
 def heat_alpha(values: np.ndarray, alpha: float = 0.65, floor: float = 0.1) -> np.ndarray:
@@ -58,6 +59,32 @@ def overlay(frames: np.ndarray, relevance: np.ndarray, alpha: float = 0.65, mode
     values = resize_volume(normalise(relevance, mode, scale, percentile), (h, w))   # (T, h, w)
     out = blend(frames, values, mode, alpha, floor, cmap)
     return out if contour is None else draw_contours(out, values, contour)
+
+
+def wrap_text(text: str, width: float, size: int, bold: bool = False) -> list[str]:
+    """Words of `text` in lines no wider than `width` pixels at font `size` (a long word alone)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(f"{lines[-1]} {word}", size, bold) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def caption_frames(frames: np.ndarray, text: str, size: int | None = None,
+                   colour: tuple = (176, 78, 0), background: tuple = (255, 255, 255)) -> np.ndarray:
+    """Frames (T, h, w, 3) uint8 with `text` in a band below each, wrapped to the frame's width:
+    (T, h + band, w, 3). For words a video must carry, e.g. that it shows evidence against."""
+    T, h, w, _ = frames.shape
+    size = size or max(10, round(w / 26))
+    pad, line = max(4, size // 2), round(size * 1.3)
+    lines = wrap_text(text, w - 2 * pad, size, True)
+    band = np.empty((2 * pad + line * len(lines), w, 3), np.uint8)
+    band[:] = background
+    band = draw_labels(band, [Label(pad, pad + line * (i + 1) - round(0.3 * size), t, size, colour, "lb", True)
+                              for i, t in enumerate(lines)])
+    return np.concatenate([frames, np.broadcast_to(band, (T, *band.shape))], axis=1)
 
 
 OVERLAY_STYLES = {

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import XaiError
+from ..relevance.evidence import curve_mode, evidence, no_evidence_note, shown_mode
 from ..relevance.export import explanation_keys
 from ..relevance.summary import DEFAULT_TEMPLATE, summarise, summary_fields
 from ..relevance.temporal import key_frames as find_key_frames
@@ -77,13 +78,24 @@ class _Look:
 
     def __init__(self, mode, scale, style, template, video_max_side):
         self.mode, self.scale, self.template, self.video_max_side = mode, scale, template, video_max_side
-        self.along = "absolute" if mode == "absolute" else "positive"   # what the curve counts
+        self.counts = curve_mode(mode)                        # what the curves count
         self.contour = style.pop("contour", None)
         self.blend = style                                   # alpha, floor
 
+    def shown(self, exp) -> tuple[str, float | None]:
+        """The colour mode and scale to draw exp in: the evidence against, on its own scale,
+        when there is none for the class."""
+        mode = shown_mode(exp.relevance, self.mode)
+        return (mode, self.scale) if mode == self.mode else (mode, None)
+
+    def along(self, exp) -> str:
+        """What exp's temporal curve counts: as the report's mode, or the evidence against."""
+        return curve_mode(self.shown(exp)[0])
+
     def heat(self, exp) -> np.ndarray:
         """The clip's display frames with the relevance overlaid: (T, h, w, 3) uint8."""
-        return overlay(explanation_frames(exp), exp.relevance, mode=self.mode, scale=self.scale,
+        mode, scale = self.shown(exp)
+        return overlay(explanation_frames(exp), exp.relevance, mode=mode, scale=scale,
                        contour=self.contour, **self.blend)
 
 
@@ -182,7 +194,13 @@ def _masthead(exps, heading: str, notes, look: _Look) -> str:
 
 def _scale_text(exps, look: _Look) -> str:
     what = {"positive": "evidence for the class", "absolute": "|relevance|",
-            "signed": "red for, blue against the class"}[look.mode]
+            "signed": "red for, blue against the class", "against": "evidence against the class"}[look.mode]
+    against = [e for e in exps if look.shown(e)[0] != look.mode]
+    if len(exps) == 1 and against:
+        return "evidence against the class (there is none for it), on its own scale (full colour at its 99.5th percentile)"
+    if against:
+        what += (f"; {len(against)} of them without evidence for the class show the evidence against it, "
+                 "in blue, each on its own scale")
     if look.scale is None:
         own = "each explanation on its own scale" if len(exps) > 1 else "the clip's own scale"
         return f"{what}; {own} (full colour at its 99.5th percentile)"
@@ -198,10 +216,10 @@ def _single(exp, look: _Look, interactive: bool) -> str:
     """One explanation: prediction and details beside the video, then tube, curve, frame strip."""
     heat = look.heat(exp)                                             # (T, h, w, 3)
     numbers = _numbers(exp)
-    keys = find_key_frames(temporal_curve(exp.relevance, look.along))
+    keys = find_key_frames(temporal_curve(exp.relevance, look.along(exp)))
     duo = f'<div class="duo"><div>{_prediction(exp)}{_details(exp)}</div>{_video(exp, heat, look)}</div>'
-    parts = [duo, _tube(exp, keys, numbers, look), _curve(exp, keys, numbers, heat, look, interactive),
-             _strip(exp, keys, numbers, look)]
+    parts = [_warning(exp), duo, _tube(exp, keys, numbers, look),
+             _curve(exp, keys, numbers, heat, look, interactive), _strip(exp, keys, numbers, look)]
     return f'<section class="single">{"".join(parts)}</section>'
 
 
@@ -211,7 +229,7 @@ def _single(exp, look: _Look, interactive: bool) -> str:
 def _comparison(exps, keys, look: _Look, interactive: bool) -> str:
     """Several explanations: a table of what each says, their curves on one plot, then their
     tubes and frame strips one under another, so that their time axes line up."""
-    found = [find_key_frames(temporal_curve(e.relevance, look.along)) for e in exps]
+    found = [find_key_frames(temporal_curve(e.relevance, look.along(e))) for e in exps]
     T = {e.relevance.shape[0] for e in exps}
     shown = (choose_frames(T.pop(), 10, sorted(set(sum(found, []))))  # one set of frames for all
              if len(T) == 1 else None)
@@ -220,7 +238,7 @@ def _comparison(exps, keys, look: _Look, interactive: bool) -> str:
         numbers = _numbers(e)
         head = (f'<h3 class="rowhead">{escape(key)} <span class="muted">{escape(_label(e))} · '
                 f'{escape(e.target_label)}</span></h3>')
-        tubes.append(f'<div class="row">{head}{_tube(e, frames, numbers, look, caption=False)}</div>')
+        tubes.append(f'<div class="row">{head}{_warning(e)}{_tube(e, frames, numbers, look, caption=False)}</div>')
         strips.append(f'<div class="row">{head}{_strip(e, frames, numbers, look, shown, caption=False)}'
                       "</div>")
     return (f'<section class="comparison"><h2>At a glance</h2>{_glance(exps, keys)}</section>'
@@ -244,16 +262,23 @@ def _glance(exps, keys) -> str:
         rows.append(f"<tr><td><b>{escape(key)}</b><br><span class=muted>{escape(_label(e))}</span></td>"
                     f"<td>{escape(e.predicted_label)} <span class=num>{_pct(p)}</span></td>"
                     f"<td>{escape(e.target_label)} <span class=num>{_pct(float(e.probabilities[e.target]))}"
-                    f"</span></td><td>{escape(f['frames'])} <span class=muted>({f['share']} of the "
-                    f"evidence)</span></td><td>{escape(f['where'])}</td></tr>")
+                    f"</span></td><td>{_peaks(e, f)}</td><td>{escape(f['where'])}</td></tr>")
     return f'<table class="glance">{head}{"".join(rows)}</table>'
+
+
+def _peaks(exp, fields: dict) -> str:
+    """The glance table's "evidence peaks" cell: the frames and their share, or that there is none."""
+    if not evidence(exp.relevance).positive:
+        return '<span class="warn">no evidence for the class</span>'
+    return f"{escape(fields['frames'])} <span class=muted>({fields['share']} of the evidence)</span>"
 
 
 def _combined_curve(exps, keys, look: _Look, interactive: bool) -> str:
     """One plot with every explanation's temporal curve (if their clips have one frame count)."""
     if len({e.relevance.shape[0] for e in exps}) != 1:
         return '<p class="muted">The clips differ in frame count: no combined curve.</p>'
-    curves = {k: temporal_curve(e.relevance, look.along) for k, e in zip(keys, exps)}
+    curves = {k if evidence(e.relevance).positive else f"{k} (no evidence for)":
+              temporal_curve(e.relevance, look.counts) for k, e in zip(keys, exps)}
     numbers = _numbers(exps[0])
     caption = ("Share of each explanation's evidence per frame; diamonds mark its key frames. "
                "Where the curves part, the explanations disagree about <i>when</i> the evidence is.")
@@ -298,28 +323,40 @@ def _prediction(exp) -> str:
             f'{"".join(rows)}</table></div>')
 
 
+def _warning(exp) -> str:
+    """A paragraph that says, in words, when an explanation has no evidence for its class."""
+    note = no_evidence_note(exp.relevance, exp.target_label)
+    return f'<p class="warning" data-figure="no-evidence">{escape(note)}</p>' if note else ""
+
+
 def _tube(exp, keys, numbers, look: _Look, width: int = 1000, caption: bool = True) -> str:
-    image = tube_image(explanation_frames(exp), exp.relevance, mode=look.mode, scale=look.scale,
+    mode, scale = look.shown(exp)
+    image = tube_image(explanation_frames(exp), exp.relevance, mode=mode, scale=scale,
                        key_frames=keys, frame_numbers=numbers, width=width, **look.blend)
     return _figure(_img(image, "tube", f"relevance tube of {exp.model} ({exp.method})"),
                    TUBE_CAPTION if caption else "", "tube")
 
 
 def _curve(exp, keys, numbers, heat, look: _Look, interactive: bool) -> str:
-    curves = {exp.method: temporal_curve(exp.relevance, look.along)}
-    caption = ("Share of the evidence in each frame; diamonds: key frames (thumbnails above); "
-               "shaded: the shortest run of frames holding half of it.")
+    against = look.along(exp) == "against"
+    curves = {exp.method: temporal_curve(exp.relevance, look.along(exp))}
+    what = "evidence against the class" if against else "evidence"
+    caption = (f"Share of the {what} in each frame; diamonds: key frames (thumbnails above); "
+               "shaded: the shortest run of frames around the peak holding half of it.")
     if interactive:
-        fig = curve_figure(curves, key_frames=keys, frame_indices=numbers, thumbnails=heat, height=300)
+        fig = curve_figure(curves, key_frames=keys, frame_indices=numbers, thumbnails=heat, height=300,
+                           against=against)
         return _figure(_plotly_div(fig, "curve"), caption, "curve")
-    png = curve_png(curves, key_frames=keys, frame_indices=numbers, thumbnails=heat, size=(1000, 300))
+    png = curve_png(curves, key_frames=keys, frame_indices=numbers, thumbnails=heat, size=(1000, 300),
+                    against=against)
     return _figure(_img_bytes(png, "curve", "temporal relevance curve"), caption, "curve")
 
 
 def _strip(exp, keys, numbers, look: _Look, indices: list[int] | None = None,
            caption: bool = True) -> str:
-    image = frame_strip(explanation_frames(exp), exp.relevance, indices, mode=look.mode,
-                        scale=look.scale, key_frames=keys, frame_numbers=numbers, count=6,
+    mode, scale = look.shown(exp)
+    image = frame_strip(explanation_frames(exp), exp.relevance, indices, mode=mode,
+                        scale=scale, key_frames=keys, frame_numbers=numbers, count=6,
                         height=150 if indices is None or len(indices) <= 7 else 128, **look.blend)
     return _figure(_img(image, "strip", f"frames with the relevance of {exp.model} ({exp.method})"),
                    STRIP_CAPTION if caption else "", "strip")
@@ -332,7 +369,7 @@ def _video(exp, heat: np.ndarray, look: _Look) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_video(Path(tmp) / "overlay.webm", heat, fps, max_side=look.video_max_side)
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-    peak = int(np.argmax(temporal_curve(exp.relevance, look.along)))
+    peak = int(np.argmax(temporal_curve(exp.relevance, look.along(exp))))
     poster = _png_uri(_poster(heat[peak]))
     video = (f'<video data-figure="video" controls loop muted playsinline preload="auto" '
              f'poster="{poster}" src="data:video/webm;base64,{data}"></video>')
@@ -497,6 +534,9 @@ table { border-collapse:collapse; }
   border-top:3px solid var(--ink); padding-top:10px; }
 .card-head h2 { margin:0; }
 .card-head p { font-size:13px; margin:0; }
+.warn { color:#8a3d00; font-weight:600; }
+.warning { font-weight:600; color:#8a3d00; background:#fff4e5; border-left:4px solid #b04e00;
+  padding:8px 12px; margin:0; }
 .summary { font-weight:600; background:var(--soft); border-left:4px solid var(--teal);
   padding:8px 10px; margin:0; }
 .probs { width:100%%; max-width:520px; font-size:14px; }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..relevance.evidence import curve_mode
 from ..relevance.temporal import temporal_curve
 from . import draw
 from .colormap import normalise, robust_scale
@@ -24,7 +25,7 @@ def frame_strip(frames: np.ndarray, relevance: np.ndarray, indices: list[int] | 
     frames, relevance = np.asarray(frames), np.asarray(relevance, np.float32)
     check_pair(frames, relevance)
     T, h, w, _ = frames.shape
-    curve = temporal_curve(relevance, "absolute" if mode == "absolute" else "positive")   # (T,)
+    curve = temporal_curve(relevance, curve_mode(mode))                                # (T,)
     keys = default_key_frames(curve) if key_frames is None else [int(k) for k in key_frames]
     shown = choose_frames(T, count, keys) if indices is None else [int(i) for i in indices]
     if not shown or min(shown) < 0 or max(shown) >= T:

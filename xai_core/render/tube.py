@@ -7,9 +7,12 @@ path of attention drawn through the stack (after Saliency Tubes, Stergiou et al.
 Frames are laid left to right in time, each sheared into a parallelogram like a page in a
 stack; by default later frames lie in front, and the relevance of the frames behind shows
 faintly through them ("ghosts"), so the tube of attention stays visible where pages overlap.
-A long clip is subsampled to `max_frames` (key frames always kept; `Tube.indices` says which
-frames are shown). Frames with little relevance fade, key frames get a teal border and a bold
-number, and a smooth line joins the centre of relevance of successive frames.
+A long clip is subsampled (key frames always kept; `Tube.indices` says which frames are
+shown): as many frames as fit at a legible height, so wide frames get fewer, further apart.
+Frames with little relevance fade, key frames get a teal border and a bold number, and a
+smooth line joins the centre of relevance of successive frames, dashed through frames with
+little relevance. A map with no evidence for the class is drawn as its evidence against, on
+its own scale, and the tube says so above the stack.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..relevance.evidence import curve_mode, short_note, shown_mode
 from ..relevance.temporal import temporal_curve
 from . import draw
 from .colormap import colorbar, colorize, magnitude, normalise, robust_scale
@@ -26,8 +30,10 @@ from .resample import check_pair, resize_frames, resize_volume
 from .text import Label, draw_labels, text_width
 
 BAR_TEXT = {"positive": ("low", "high relevance"), "absolute": ("low", "high |relevance|"),
-            "signed": ("against", "for the class")}
+            "signed": ("against", "for the class"), "against": ("low", "high evidence against")}
 MARGIN, HEADER, FOOTER = 18, 40, 50      # pixels around the stack
+NOTE_LINE = 20                           # the header grows by a line for a note
+NOTE = (176, 78, 0)                      # a note's colour: a dark orange no colour map uses
 
 
 @dataclass
@@ -38,7 +44,11 @@ class Tube:
     indices: list[int]         # the clip frames shown, in time order
     key_frames: list[int]      # the key frames (clip indices) among them
     corners: np.ndarray        # (n, 4, 2) float: each shown frame's corners tl, tr, br, bl
-    path: np.ndarray           # (n, 2) float: the path point on each shown frame (NaN: none)
+    path: np.ndarray           # (n, 2) float: the path point on each shown frame (NaN: none,
+                               # for frames with no or almost no relevance: the line bridges them)
+    faint: np.ndarray          # (n,) bool: frames with little relevance (the path is dashed there)
+    mode: str = "positive"     # the colour mode drawn ("against" when nothing was for the class)
+    note: str | None = None    # the words above the stack (e.g. that there is no evidence for)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,26 @@ def smooth_polyline(points: np.ndarray, steps: int = 12) -> np.ndarray:
     return np.vstack(pieces + [points[-1:]])
 
 
+def default_spread(n: int) -> float:
+    """The visible share of each of n frames behind the next: more of each when there are few."""
+    return float(np.clip(2.6 / n + 0.2, 0.38, 1.08))
+
+
+def fit_frames(T: int, aspect: float, width: int, max_frames: int = 16, squeeze: float = 0.62,
+               min_height: float | None = None) -> int:
+    """How many of T frames a tube `width` pixels wide shows: the most (up to max_frames) whose
+    tiles are still `min_height` tall (default: 16% of the width), at least min(T, 4).
+
+    aspect is the frame's width / height: wide frames get fewer frames, each showing more."""
+    min_height = 0.16 * width if min_height is None else min_height
+    usable = width - 2 * MARGIN
+    for n in range(min(T, max_frames), 1, -1):
+        tw = usable / (1 + (n - 1) * default_spread(n))            # squeezed tile width
+        if tw / squeeze / aspect >= min_height or n <= min(T, 4):
+            return n
+    return min(T, max(1, max_frames))
+
+
 def choose_frames(T: int, max_frames: int, keep: list[int]) -> list[int]:
     """At most max_frames clip indices spread evenly over T frames, always including `keep`."""
     if T <= max_frames:
@@ -147,21 +177,30 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
                 key_frames: list[int] | None = None, max_frames: int = 16, width: int = 900,
                 front: str = "last", alpha: float = 0.75, floor: float = 0.1, dim: float = 0.3,
                 ghost: float = 0.5, path: str | None = "centroid", path_min: float = 0.35,
+                path_floor: float = 0.05,
                 frame_numbers: list[int] | None = None, title: str | None = None,
-                legend: bool = True, squeeze: float = 0.62, slope: float = 0.32,
-                spread: float | None = None, background: tuple = (255, 255, 255)) -> Tube:
+                note: str | None = None, legend: bool = True, squeeze: float = 0.62,
+                slope: float = 0.32, spread: float | None = None,
+                background: tuple = (255, 255, 255)) -> Tube:
     """The clip as a staggered stack of frames, relevance on each and its path through time.
 
     frames         (T, h, w, 3) uint8 RGB (any resolution); relevance (T, H, W) float
-    mode, scale    colour scale as in normalise() (pass shared_scale() to compare tubes)
+    mode, scale    colour scale as in normalise() (pass shared_scale() to compare tubes); a
+                   "positive" or "signed" map with no evidence for the class is drawn as
+                   "against" on its own scale (scale and key_frames ignored) with a note
     key_frames     clip indices to highlight (default: the peaks of the temporal curve)
-    max_frames     show at most this many frames (evenly spread, key frames always shown)
+    max_frames     show at most this many frames (evenly spread, key frames always shown;
+                   fewer when wide frames would get too small: see fit_frames)
     front          "last": later frames in front (time reads left to right), "first": earlier
     dim            how much frames with little temporal relevance fade (0: none)
     ghost          opacity of relevance seen through the frames in front of it (0: hidden)
     path           "centroid", "peak" or None: the line through the stack
-    path_min       frames with less than this share of the peak frame's relevance get no point
+    path_min       frames with less than this share of the peak frame's relevance get a small
+                   point, and the path runs dashed through them
+    path_floor     frames with less than this share get no point (their centre is noise): the
+                   path bridges them, dashed
     frame_numbers  labels for the T frames (e.g. the source video's frame indices)
+    note           a line of words under the title (default: says when nothing is for the class)
     squeeze        horizontal foreshortening of each frame; slope: shear of its top edge
     spread         visible share of a frame behind the next (default: fits the frame count)
     """
@@ -170,18 +209,23 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     if front not in ("last", "first"):
         raise ValueError(f"front must be 'last' or 'first' (got {front!r})")
     T, h, w, _ = frames.shape
-    along = "absolute" if mode == "absolute" else "positive"          # what curve and path follow
+    drawn = shown_mode(relevance, mode)
+    if drawn != mode:                                  # nothing for the class: the evidence against
+        mode, scale, key_frames = drawn, None, None
+    note = short_note(relevance) if note is None else note
+    along = curve_mode(mode)                                           # what curve and path follow
     curve = temporal_curve(relevance, along)                           # (T,)
     keys = sorted({int(k) for k in (default_key_frames(curve) if key_frames is None else key_frames)
                    if 0 <= int(k) < T})
-    shown = choose_frames(T, max_frames, keys)
+    shown = choose_frames(T, fit_frames(T, w / h, width, max_frames, squeeze), keys)
     n = len(shown)
     weight = curve[shown] / max(float(curve.max()), 1e-12)            # (n,) share of the top frame
     is_key = np.array([t in keys for t in shown])
 
-    spread = float(np.clip(2.6 / n + 0.2, 0.38, 1.08)) if spread is None else spread
+    spread = default_spread(n) if spread is None else spread
+    top = (HEADER if (title or legend) else MARGIN) + (NOTE_LINE if note else 0)
     geo = _layout(n, w / h, width, squeeze, slope if front == "last" else -slope, spread,
-                  top=HEADER if (title or legend) else MARGIN, max_height=int(width * 0.34))
+                  top=top, max_height=int(width * 0.34))
     scale = robust_scale(relevance, mode, percentile) if scale is None else scale
     values = resize_volume(normalise(relevance[shown], mode, scale), geo.tile)   # (n, th, tw)
     canvas = np.empty((*geo.size, 3), np.uint8)
@@ -193,17 +237,18 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     if ghost > 0:
         _ghosts(canvas, geo, values, covers, order, mode, cmap, floor, ghost)
     points = np.full((n, 2), np.nan)
+    faint = weight < path_min
     if path:
         grid = relevance_path(relevance[shown], along, path)              # (n, 2) relevance pixels
         H, W = relevance.shape[1:]
-        for i in np.flatnonzero(~np.isnan(grid[:, 0]) & (weight >= path_min)):
+        for i in np.flatnonzero(~np.isnan(grid[:, 0]) & (weight >= path_floor)):
             points[i] = geo.to_canvas(i, grid[i] * [geo.tile[1] / W, geo.tile[0] / H])
-        _draw_path(canvas, points, weight, is_key)
+        _draw_path(canvas, points, weight, is_key, faint)
     numbers = list(range(T)) if frame_numbers is None else [int(v) for v in frame_numbers]
     labels = _time_axis(canvas, geo, shown, numbers, is_key, T)
-    labels += _header(canvas, title, legend, mode, cmap)
+    labels += _header(canvas, title, legend, mode, cmap, note)
     return Tube(draw_labels(canvas, labels), shown, [k for k in keys if k in shown],
-                geo.corners(), points)
+                geo.corners(), points, faint, mode, note)
 
 
 def tube_image(frames: np.ndarray, relevance: np.ndarray, **options) -> np.ndarray:
@@ -248,17 +293,30 @@ def _ghosts(canvas, geo: _Geometry, values, covers, order, mode, cmap, floor, st
         depth[y0:y0 + cover.shape[0], x0:x0 + cover.shape[1]] += cover
 
 
-def _draw_path(canvas, points: np.ndarray, weight: np.ndarray, is_key: np.ndarray) -> None:
-    """The path: a haloed smooth line through runs of points, a dot per frame (size ~ weight)."""
-    ok = ~np.isnan(points[:, 0])
-    for run in np.split(points, np.flatnonzero(~ok)):                     # runs of frames with a point
-        run = run[~np.isnan(run[:, 0])]
-        if len(run) >= 2:
-            line = smooth_polyline(run)
-            draw.polyline(canvas, line, draw.WHITE, 5)
-            draw.polyline(canvas, line, draw.INK, 2)
-    for p, w, k in zip(points[ok], weight[ok], is_key[ok]):
-        draw.dot(canvas, p, 2.5 + 3.5 * float(w), draw.ACCENT if k else draw.WHITE, draw.INK)
+def _draw_path(canvas, points: np.ndarray, weight: np.ndarray, is_key: np.ndarray, faint: np.ndarray,
+               steps: int = 12) -> None:
+    """The path: one haloed smooth line through every frame with a point, solid between frames
+    with relevance and dashed where either end has little (faint); a dot per frame, sized by its
+    weight, hollow and small on faint frames. Frames without any relevance are passed over."""
+    ok = np.flatnonzero(~np.isnan(points[:, 0]))
+    if len(ok) >= 2:
+        line = smooth_polyline(points[ok], steps)                          # (steps (m - 1) + 1, 2)
+        if len(ok) < 3:
+            line = np.linspace(points[ok[0]], points[ok[1]], steps + 1)
+        for k in range(len(ok) - 1):
+            piece = line[k * steps:(k + 1) * steps + 1]
+            if faint[ok[k]] or faint[ok[k + 1]] or ok[k + 1] - ok[k] > 1:
+                draw.dashed(canvas, piece, draw.WHITE, 5, dash=7.0, gap=5.0)
+                draw.dashed(canvas, piece, draw.INK, 2, dash=7.0, gap=5.0)
+            else:
+                draw.polyline(canvas, piece, draw.WHITE, 5)
+                draw.polyline(canvas, piece, draw.INK, 2)
+    for i in ok:
+        if faint[i]:
+            draw.dot(canvas, points[i], 1.8, draw.WHITE, draw.INK, 1.0)
+        else:
+            draw.dot(canvas, points[i], 2.5 + 3.5 * float(weight[i]), draw.ACCENT if is_key[i] else draw.WHITE,
+                     draw.INK)
 
 
 def _time_axis(canvas, geo: _Geometry, shown, numbers, is_key, T) -> list[Label]:
@@ -278,9 +336,11 @@ def _time_axis(canvas, geo: _Geometry, shown, numbers, is_key, T) -> list[Label]
     return labels + [Label(x0, base + 46, caption, 11, draw.MUTED, "lb")]
 
 
-def _header(canvas, title, legend, mode, cmap) -> list[Label]:
-    """The title on the left, a colour bar with its meaning on the right."""
+def _header(canvas, title, legend, mode, cmap, note=None) -> list[Label]:
+    """The title on the left, a colour bar with its meaning on the right, a note under them."""
     labels = [Label(MARGIN, 24, title, 15, draw.INK, "lb", True)] if title else []
+    if note:
+        labels.append(Label(MARGIN, (24 if title or legend else 6) + NOTE_LINE, note, 13, NOTE, "lb", True))
     if legend:
         lo, hi = BAR_TEXT[mode]
         bar_w, bar_h, y0 = 130, 9, 14
