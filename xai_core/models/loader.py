@@ -142,7 +142,7 @@ def load_user_model(spec: dict, base: Path | None = None, where: str = "model sp
     weights = (base / spec["weights"]) if not Path(spec["weights"]).is_absolute() else Path(spec["weights"])
     notes: list[str] = []
     state = _read_weights(weights, spec.get("state_dict_key"), f"{where}: 'weights'", net, notes)
-    _load_state(net, state, _flag(spec, "strict", where), str(weights))
+    _load_state(net, state, _flag(spec, "strict", where), f"{where}: 'weights' {weights}")
     dry = dry_run(net, input_spec, len(class_names), where)
     factory_name = str(spec["factory"]).rsplit(":", 1)[-1]
     cam_layer, cam_layout = _cam_layer(spec, factory_name, net, dry, where, notes)
@@ -253,12 +253,15 @@ def trusted_module(module_name: str, base: Path, trust: tuple[str, ...] = ()) ->
     return "your code"
 
 
-def _origin(spec) -> Path | None:
-    """The file (or package folder) a module spec points to; None for built-in and frozen modules."""
+def _origin(spec, resolve: bool = True) -> Path | None:
+    """The file (or package folder) a module spec points to, symlinks resolved unless `resolve` is
+    False (a link the user put in the spec's folder is theirs); None for built-in and frozen modules."""
     if spec is None:
         return None
     where = spec.origin if spec.has_location else next(iter(spec.submodule_search_locations or []), None)
-    return Path(where).resolve() if where and Path(where).is_absolute() else None
+    if not where or not Path(where).is_absolute():
+        return None
+    return Path(where).resolve() if resolve else Path(os.path.abspath(where))
 
 
 def _installation() -> list[Path]:
@@ -289,7 +292,7 @@ def _build(factory: str, kwargs: dict, where: str, base: Path | None = None,
     if not isinstance(factory, str) or factory.count(":") != 1 or not all(factory.split(":")):
         raise ModelSpecError(f"{where}: 'factory' must be 'module:callable', got {factory!r}")
     module_name, fn_name = factory.split(":")
-    base = Path(base or Path.cwd()).resolve()
+    base = Path(os.path.abspath(base or Path.cwd()))
     why = trusted_module(module_name, base, trust)
     top = module_name.split(".")[0]
     if why is None and importlib.util.find_spec(top) is None:   # a top-level name: nothing is imported
@@ -317,7 +320,8 @@ def _build(factory: str, kwargs: dict, where: str, base: Path | None = None,
     except Exception as e:  # the module's own code failed while importing
         raise ModelSpecError(f"{where}: 'factory' module {module_name!r} fails to import: "
                              f"{type(e).__name__}: {str(e)[:200]}") from None
-    if why == "spec folder" and not _inside(_origin(getattr(module, "__spec__", None)) or Path("/"), [base]):
+    if why == "spec folder" and not _inside(_origin(getattr(module, "__spec__", None), resolve=False) or Path("/"),
+                                            [base]):
         raise ModelSpecError(f"{where}: 'factory' module {module_name!r} resolves outside the spec's folder "
                              f"({getattr(module, '__file__', 'built-in')}); it is not trusted")
     _check_callable(fn, factory, where)
