@@ -380,7 +380,7 @@ def test_cli_says_when_there_is_no_evidence_for_the_class(against, tmp_path, mon
     from xai_core.cli import main
     model, exp = against
     video = write_video(tmp_path / "bright.webm", exp.clip.frames, fps=8)
-    monkeypatch.setattr(xai_core, "load_model", lambda name, device="cpu": model)
+    monkeypatch.setattr(xai_core, "load_model", lambda name, device="cpu", trust=(): model)
     code = main(["explain", str(video), "--model", "dimmer", "--method", "occlusion", "--target", "dark",
                  "--option", "window=[2, 8, 8]", "--option", "stride=[2, 8, 8]", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out.strip().splitlines()
