@@ -29,6 +29,7 @@ from .widgets import UPLOAD, VIDEO_TYPES
 
 DISPLAY_SIZE = 384        # longer side of the frames shown live, in pixels
 STRIDES = [1, 2, 4, 8, 12, 16, 24, 32]
+PICTURE_FRAMES = 8        # at most this many frames in a window's moving picture
 LONG_SAMPLE = "torchcodec_nasa_13013"   # the longest bundled video: the default source
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#e15759", "#17becf",
            "#9c755f", "#ff9da7"]   # one colour per class index (Tableau 10, no grey)
@@ -134,7 +135,8 @@ def poster(path: str, size: int = DISPLAY_SIZE) -> np.ndarray:
 
 # ---------------------------------------------------------------- the stream in the session
 
-WAIT_S = 1.0      # how long one run of the live view waits for its next window before redrawing what it has
+WAIT_S = 1.0      # how long one run of the live view waits for its next window before redrawing what it has,
+WAIT_MAX_S = 4.0  # doubled after each run that found none (back-off), up to this; a click is seen after at most this
 
 
 @dataclass
@@ -169,9 +171,9 @@ class LiveRun:
     one is shown the next is computed. A run of the live view calls `advance()`, which shows at
     most one new window.
 
-    The clock runs while playing (and from a Step's click to its window): `timeline.elapsed_s`
-    is its reading at each window shown, so `timeline.shown_fps` counts everything the viewer
-    waited for.
+    The clock runs while playing (and from a Step's click to its window). `timeline.elapsed_s`
+    is its reading when a window's picture has played its frames (shown, plus the picture's
+    duration), so `timeline.shown_fps` counts everything the viewer waited for.
     """
 
     key: tuple
@@ -192,6 +194,7 @@ class LiveRun:
     _clock: float | None = None          # perf_counter() when the clock last started or a window was shown
     _elapsed: float = 0.0                # clock reading at the last window shown, seconds
     _figure: tuple = (0, None)           # (windows, timeline figure) drawn for that many windows
+    _misses: int = 0                     # runs in a row that waited in vain for a window
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -210,12 +213,17 @@ class LiveRun:
         self._clock = None
 
     def advance(self, wait: float | None = None) -> WindowResult | None:
-        """Show the next window if it arrives within `wait` seconds (default WAIT_S); None when
-        none arrived yet (the view stays as it is), when nothing is due, or at the end."""
+        """Show the next window if it arrives within `wait` seconds; None when none arrived yet (the
+        view stays as it is), when nothing is due, or at the end. The default wait is WAIT_S,
+        doubled for each run in a row that found no window, up to WAIT_MAX_S."""
         if not self._lock.acquire(blocking=False):
             return None                  # another run of the page is showing this stream
         try:
-            return self._advance(WAIT_S if wait is None else wait)
+            if wait is None:
+                wait = min(WAIT_MAX_S, WAIT_S * 2 ** self._misses)
+            shown = self._advance(wait)
+            self._misses = 0 if shown is not None or not self.due else self._misses + 1
+            return shown
         finally:
             self._lock.release()
 
@@ -230,23 +238,32 @@ class LiveRun:
             return None                  # not ready: the next run waits again
         except XaiError as e:            # a damaged file found mid-way, a method that does not fit the model
             self._pending = None
-            self.error, self.state = str(e).replace(self.source.path, self.source.label), "ended"
-            self.stop_clock()
+            self.error = str(e).replace(self.source.path, self.source.label)
+            self._end()
             return None
         self._pending = None
         if shown is None:
-            self.state = "ended"
-            self.stop_clock()
+            self._end()
             return None
         now = time.perf_counter()        # a window computed while the clock was stopped counts its work
         self._elapsed += max(now - self._clock, shown.work_s) if self._clock is not None else shown.work_s
         self._clock = now if self.state == "playing" else None
-        self.timeline.append(shown.result, shown.work_s, self._elapsed)
+        # its frames are on screen once its picture has played them: that is when they count
+        done = max(self._elapsed + shown.view.seconds, self.timeline.elapsed_s or 0.0)
+        self.timeline.append(shown.result, shown.work_s, done)
         self.last, self.view, self.image = shown.result, shown.view, shown.image
         self.steps = max(0, self.steps - 1)
         if self.state == "playing":
             self._request()              # computed while this one is on screen
         return shown.result
+
+    def _end(self) -> None:
+        """The video has ended: the clock stops, and the time until now counts (the viewer waited for it)."""
+        if self._clock is not None:
+            self._elapsed += time.perf_counter() - self._clock
+            self.timeline.tick(self._elapsed)
+        self.state = "ended"
+        self.stop_clock()
 
     def _request(self) -> None:
         if self._windows is None:
@@ -346,15 +363,23 @@ class WindowView:
 
         The heat is the window's positive relevance summed over its frames (where in the picture
         the evidence for this window lies), so it shows on the newest frames too; the timeline
-        shows when within the window it lies.
+        shows when within the window it lies. At most PICTURE_FRAMES frames, each shown for its
+        share of the time the new source frames take at the source's pace.
         """
         new = [t for t, s in enumerate(result.source_indices) if s > prev_end] or [len(result.display) - 1]
+        if len(new) > PICTURE_FRAMES:                     # evenly spaced, the newest kept: drawing is the cost
+            new = [new[i] for i in np.linspace(0, len(new) - 1, PICTURE_FRAMES).round().astype(int)]
         where = np.clip(result.relevance, 0, None).sum(0)                         # (H, W)
         heat = render.overlay(result.display[new], np.repeat(where[None], len(new), 0), mode="positive",
                               **render.overlay_style(style))                     # (n, h, w, 3)
         span = result.end - max(prev_end, result.start - 1)                      # source frames added
         frame_ms = max(20, int(round(1000 * span / (result.fps or 10.0) / len(new), -1)))
         return cls(heat, [result.source_indices[t] for t in new], frame_ms)
+
+    @property
+    def seconds(self) -> float:
+        """How long the picture takes to play its frames, seconds."""
+        return len(self.frames) * self.frame_ms / 1000
 
     @property
     def still(self) -> np.ndarray:

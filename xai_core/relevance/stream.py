@@ -205,6 +205,11 @@ class Timeline:
         self._sum[result.start:result.end + 1] += values
         self._count[result.start:result.end + 1] += 1
 
+    def tick(self, elapsed_s: float) -> None:
+        """Read the stream's clock without a new window (e.g. when its end is found): `elapsed_s`
+        seconds since it started, pauses left out; the time counts in `shown_fps`."""
+        self.elapsed_s = max(self.elapsed_s or 0.0, elapsed_s)
+
     def _grow(self, n: int) -> None:
         if n > len(self._sum):
             self._sum = np.concatenate([self._sum, np.zeros(n - len(self._sum))])
