@@ -98,6 +98,42 @@ def test_two_sessions_uploading_the_same_bytes_export_their_own_names(tmp_path):
 
 # ---------------------------------------------------------------- first loads at once
 
+PAGES_AFTER_STARTUP = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+import ui.startup
+from user_roles import load_roles
+before = set(sys.modules)
+for name, role in load_roles().items():
+    for page in role.pages:
+        at = AppTest.from_file(sys.argv[1], default_timeout=600)
+        at.session_state["role"] = name
+        at.run()
+        at.switch_page(f"views/{page}.py").run()
+        if page == "live":
+            next(b for b in at.button if b.label == "Step").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] not in sys.stdlib_module_names)
+print(json.dumps(new))
+"""
+
+
+@needs_weights
+def test_no_page_imports_anything_after_startup():
+    """Every page in every role (a Live window included) imports nothing that ui.startup has not:
+    so no two sessions can ever import a package at the same time (the race behind the traceback).
+    A fresh interpreter, so that the test sees what a fresh server sees."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", PAGES_AFTER_STARTUP, str(root / "app.py")], cwd=root,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    new = json.loads(done.stdout.strip().splitlines()[-1])
+    assert new == [], f"import these in ui/startup.py: {new}"
+
+
 SERVERS, SESSIONS = 5, 8
 FIRST_PAGES = ["", "compare", "live", "", "compare", "live", "", "compare"]   # the default role: Analyst
 
