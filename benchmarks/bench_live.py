@@ -13,8 +13,10 @@ the work of one window (decode, explain, draw) on one worker thread, in-process.
 """
 import argparse
 import datetime
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,11 +34,42 @@ CLIP = ROOT / "assets" / "samples" / "torchcodec_nasa_13013.mp4"
 KEYS = {32: "End", 8: None}          # the stride slider: "End" is its largest value (32), 8 its default
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds of processes (Linux /proc); 0 for those gone."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def descendants(pid: int) -> set[int]:
+    """A process and all its descendants (Linux ps)."""
+    rows = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for child, parent in zip(rows[::2], rows[1::2]):
+        children.setdefault(int(parent), []).append(int(child))
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        todo += children.get(p, [])
+    return found
+
+
 def play_together(base: str, n: int, stride: int, limit: float) -> dict:
-    """N sessions press Play together; time to the end, health, script runs."""
+    """N sessions press Play together; time to the end, health, script runs, CPU of server and browser."""
+    port = base.rsplit(":", 1)[1]
+    server = descendants(int(subprocess.run(["pgrep", "-f", f"server.port {port}"], capture_output=True,
+                                            text=True).stdout.split()[0]))
     with browser_sessions(n, height=1100) as pages:
         for page in pages:
             open_live(page, base, stride_key=KEYS[stride])
+        browser = descendants(os.getpid()) - server - {os.getpid()}
+        cpu0 = cpu_seconds(server), cpu_seconds(browser)
         with HealthProbe(base) as health:
             started = [press_play(page) for page in pages]
             ended = [None] * n
@@ -45,6 +78,7 @@ def play_together(base: str, n: int, stride: int, limit: float) -> dict:
                     if ended[i] is None and live_ended(page):
                         ended[i] = time.time()
                 pages[0].wait_for_timeout(250)
+            cpu1 = cpu_seconds(server), cpu_seconds(browser)
             quiet_from = time.time() + 3
             pages[0].wait_for_timeout(13_000)
         done = [e is not None for e in ended]
@@ -58,7 +92,8 @@ def play_together(base: str, n: int, stride: int, limit: float) -> dict:
         runs = [sum(s <= t <= e for t in page.script_runs) for page, s, e in zip(pages, started, ended)]
         after = [sum(t > quiet_from for t in page.script_runs) for page in pages]
     answered = [v for v in health.latencies if v is not None]
-    return dict(played=[e - s for s, e in zip(started, ended)], done=done, shown=shown, runs=runs, after=after,
+    return dict(cpu_server=cpu1[0] - cpu0[0], cpu_browser=cpu1[1] - cpu0[1],
+                played=[e - s for s, e in zip(started, ended)], done=done, shown=shown, runs=runs, after=after,
                 checks=len(health.latencies), failures=health.failures, latency_max=max(answered, default=float("nan")),
                 latency_p95=float(np.percentile(answered, 95)) if answered else float("nan"))
 
@@ -122,7 +157,8 @@ def main():
         f"| health-check latency, p95 / max | {many['latency_p95']:.2f} s / {many['latency_max']:.2f} s |",
         f"| script runs per page while playing, median / max | {statistics.median(many['runs']):.0f} / "
         f"{max(many['runs'])} |",
-        f"| script runs per page in the 10 s after the end, max | {max(many['after'])} |", "",
+        f"| script runs per page in the 10 s after the end, max | {max(many['after'])} |",
+        f"| CPU while playing: server / Chromium | {many['cpu_server']:.0f} s / {many['cpu_browser']:.0f} s |", "",
         f"One session alone, a window every 8 frames: {one['seconds']:.1f} s to play, "
         f"{one['clock_fps']:.1f} fps on the benchmark's clock, {one['shown']:.1f} fps on screen. "
         f"Work per window on one thread: decode {work['decode']:.0f} ms, explain {work['explain']:.0f} ms, "
