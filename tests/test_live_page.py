@@ -41,6 +41,7 @@ pytestmark = pytest.mark.skipif(not bundled("c3d_small").weights.exists(),
 @pytest.fixture(autouse=True)
 def patient_live_view(monkeypatch):
     monkeypatch.setattr(live, "WAIT_S", 120.0)
+    monkeypatch.setattr(live, "WAIT_MAX_S", 120.0)
 
 
 def live_page(role: str, source: str | None = None, stride: int | None = None) -> AppTest:

@@ -230,9 +230,9 @@ class LiveRun:
     def _advance(self, wait: float) -> WindowResult | None:
         if not self.due:
             return None                  # a window computed ahead waits for Play or Step
-        if self._pending is None:
-            self._request()
         try:
+            if self._pending is None:
+                self._request()
             shown = self._pending.result(timeout=wait)
         except FutureTimeout:
             return None                  # not ready: the next run waits again

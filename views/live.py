@@ -76,7 +76,7 @@ def readout(run) -> None:
 @st.fragment(run_every=live.interval(run) if run.state == "playing" else None)
 def live_area():
     """The live view: while playing it reruns on its own and shows the next window once a worker
-    has it (waiting up to live.WAIT_S; meanwhile the view stays as it was)."""
+    has it (waiting up to live.WAIT_S, doubled while none comes, up to live.WAIT_MAX_S; meanwhile the view stays)."""
     run = st.session_state["live_run"]
     was = run.state
     run.advance()
