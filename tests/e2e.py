@@ -173,3 +173,125 @@ def first_explained(page, base: str, timeout_ms: int = 180_000) -> float:
     page.goto(base)
     page.get_by_text("Staggered-frame tube").first.wait_for(state="visible", timeout=timeout_ms)
     return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- many sessions at once
+# (tests/test_concurrency.py, tests/test_live_page.py and benchmarks/bench_live.py)
+
+@contextmanager
+def browser_sessions(n: int, width: int = 1400, height: int = 1000):
+    """`n` browser sessions at once: one Chromium, `n` contexts (own cookies, so own Streamlit
+    sessions); yields their pages. Each page counts the script runs it receives (`script_runs`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            pages = []
+            for _ in range(n):
+                page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+                count_script_runs(page)
+                pages.append(page)
+            yield pages
+        finally:
+            browser.close()
+
+
+def count_script_runs(page) -> list[float]:
+    """Record, on `page.script_runs`, the time (time.time()) of every script run the server
+    reports finished to this page (a full run or a fragment rerun), read from its websocket."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    page.script_runs = []
+
+    def frame(payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = ForwardMsg()
+            try:
+                msg.ParseFromString(bytes(payload))
+            except Exception:                      # not a ForwardMsg (none expected): not a run
+                return
+            if msg.WhichOneof("type") == "script_finished":
+                page.script_runs.append(time.time())
+
+    page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    return page.script_runs
+
+
+def errors_on(page) -> list[str]:
+    """The exception boxes a page shows (Streamlit's stException), and any 'Traceback' text."""
+    boxes = page.locator("[data-testid='stException']").all_inner_texts()
+    traces = [t for t in page.locator("body").all_inner_texts() if "Traceback" in t]
+    return boxes + traces
+
+
+class HealthProbe:
+    """Polls /_stcore/health every `every` seconds in a thread; `latencies` holds the seconds each
+    answer took, None where none came within `timeout`."""
+
+    def __init__(self, base: str, every: float = 0.5, timeout: float = 2.0):
+        import threading
+
+        self.base, self.every, self.timeout = base, every, timeout
+        self.latencies: list[float | None] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=self.timeout) as r:
+                    ok = r.read().strip() == b"ok"
+                self.latencies.append(time.perf_counter() - t0 if ok else None)
+            except OSError:
+                self.latencies.append(None)
+            self._stop.wait(max(0.0, self.every - (time.perf_counter() - t0)))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.timeout + 1)
+
+    @property
+    def failures(self) -> int:
+        return sum(v is None or v >= self.timeout for v in self.latencies)
+
+
+def open_live(page, base: str, role: str = "Operator", stride_key: str | None = None) -> None:
+    """Open the dashboard, pick `role` (whose first page is Live) and, if given, press a key on the
+    'Frames between windows' slider ("End": the largest stride)."""
+    page.goto(base)
+    wait_settled(page)
+    choose_role(page, role)
+    if "Live" not in [t.strip() for t in page.locator("h1").all_inner_texts()]:
+        go_to(page, "Live")
+    if stride_key:
+        page.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first.press(stride_key)
+        wait_settled(page)
+
+
+def press_play(page) -> float:
+    """Click Live's Play button; the time.time() just before the click."""
+    button = page.get_by_role("button", name="Play", exact=True)
+    t0 = time.time()
+    button.click()
+    return t0
+
+
+def live_ended(page) -> bool:
+    return page.get_by_text("The video has ended").count() > 0
+
+
+def live_speed(page) -> float:
+    """The frame rate Live shows ('**12.3 fps** on screen'), in frames per second."""
+    import re
+
+    text = " ".join(page.locator("[data-testid='stMarkdown']").all_inner_texts())
+    found = re.search(r"([0-9.]+) fps on screen", text)
+    if not found:
+        raise AssertionError(f"no 'fps on screen' on the page: {text[:300]!r}")
+    return float(found.group(1))

@@ -1,14 +1,18 @@
 """The Live page (AppTest): renders for the roles that list it; Play, each rerun of the live area,
 Step, Pause and Stop move the stream as they say; the end keeps the timeline; a bad upload is an
-error that leaves the page usable.
+error that leaves the page usable; a pause stops the clock. In the browser: the fps on screen
+agrees with the test's clock, and /live under a role without it names the roles that have it.
 
 AppTest does not honour a fragment's run_every (the browser sends those reruns), so each
-`at.run()` here stands in for one automatic rerun of the live area: it must process exactly one
-new window while playing, and none while paused.
+`at.run()` here stands in for one automatic rerun of the live area: it must show exactly one
+new window while playing, and none while paused. Windows are computed by the shared workers;
+a run waits up to `live.WAIT_S` for its window, which these tests raise (as if every timer tick
+found its window ready) except where they test the wait itself.
 """
 import glob
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -16,16 +20,29 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui import live
+from user_roles import load_roles
 from xai_core import list_methods
 from xai_core.models.registry import bundled
+from xai_core.video import probe
+
+from .e2e import (browser_sessions, choose_role, chromium_available, live_speed, nav_links, open_live, press_play,
+                  served_app, wait_settled)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SAMPLES = Path(APP).parent / "assets" / "samples"
 NASA = "real · torchcodec_nasa_13013"
 SHORT = "synthetic · jump"          # 16 frames: a single window
 UPLOAD = "Upload a video…"
 
 pytestmark = pytest.mark.skipif(not bundled("c3d_small").weights.exists(),
                                 reason="no trained weights for c3d_small")
+
+
+@pytest.fixture(autouse=True)
+def patient_live_view(monkeypatch):
+    monkeypatch.setattr(live, "WAIT_S", 120.0)
+    monkeypatch.setattr(live, "WAIT_MAX_S", 120.0)
 
 
 def live_page(role: str, source: str | None = None, stride: int | None = None) -> AppTest:
@@ -81,7 +98,7 @@ def test_play_processes_one_window_per_rerun_until_paused(role):
     assert [m.value for m in at.metric][0] == run.last.label
     assert at.metric[1].value == f"{run.last.confidence:.0%}"
     assert at.get("progress")[0].proto.text.startswith("frame 32 of 325")
-    assert any(m.value.startswith("processing **") and "real time" in m.value for m in at.markdown)
+    assert any("fps** on screen" in m.value and "real time" in m.value for m in at.markdown)
     assert len(at.info) == 1 and run.last.label in at.info[0].value   # the role's sentence
     timings = [c.value for c in at.caption if "decode" in c.value]
     assert len(timings) == (1 if role == "developer" else 0)        # internals for developers only
@@ -182,3 +199,88 @@ def test_a_video_that_breaks_mid_stream_stops_with_an_error(tmp_path):
     assert run_of(at).state == "ended" and "truncated" in run_of(at).error
     assert len(at.error) == 1 and at.error[0].value.startswith("The stream stopped: upload · cut.mp4")
     assert {b.label for b in at.button} == {"Replay", "Step", "Stop"}  # and the page goes on
+
+
+def test_pause_stops_the_clock_and_stepping_counts_its_own_wait():
+    at = live_page("operator", stride=16)
+    button(at, "Play").click().run()
+    at.run()
+    button(at, "Pause").click().run()
+    tl = run_of(at).timeline
+    before, work_before = tl.elapsed_s, tl.wall_s
+    time.sleep(2.0)                                                   # paused: this time does not count
+    t0 = time.perf_counter()
+    button(at, "Step").click().run()
+    stepped = time.perf_counter() - t0
+    tl = run_of(at).timeline
+    # The step counts from its click to its window, or the window's work if it was computed during the pause,
+    # plus the time its picture takes to play.
+    grown, work = tl.elapsed_s - before, tl.wall_s - work_before
+    assert len(tl) == 3 and grown <= max(stepped, work) + run_of(at).view.seconds + 1e-6
+    assert grown < 2.0 + stepped
+    assert tl.shown_fps == pytest.approx(tl.frames_advanced / tl.elapsed_s)
+
+
+def test_a_run_that_finds_no_window_ready_keeps_the_view_and_shows_it_next_time(monkeypatch):
+    at = live_page("operator", stride=16)
+    button(at, "Play").click().run()
+    assert windows(at) == 1
+    gate = __import__("threading").Event()
+    real = live.compute_next
+    monkeypatch.setattr(live, "compute_next", lambda *a: gate.wait(60) and real(*a))
+    monkeypatch.setattr(live, "WAIT_S", 0.2)
+    run = run_of(at)
+    run._pending.result(timeout=60)                                   # the window computed ahead is shown ...
+    at.run()
+    assert windows(at) == 2
+    at.run()                                                          # ... the next is held back: nothing new
+    assert not at.exception and windows(at) == 2 and at.metric[0].value == run.last.label
+    assert run._misses == 1                                           # the next run waits twice as long
+    gate.set()
+    run._pending.result(timeout=60)
+    at.run()
+    assert windows(at) == 3 and run._misses == 0
+
+
+# ---------------------------------------------------------------- in the browser
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("playwright")
+    if not chromium_available():
+        pytest.skip("no chromium at /usr/bin/chromium")
+    with served_app() as base:
+        yield base
+
+
+def test_the_fps_on_screen_is_frames_per_wall_clock_second(server):
+    """Play the 325-frame clip to the end: the page's fps agrees with frames / seconds on the test's clock."""
+    frames = probe(SAMPLES / "torchcodec_nasa_13013.mp4").frame_count    # windows cover them all (to the end)
+    with browser_sessions(1, height=1100) as (page,):
+        open_live(page, server)
+        t0 = press_play(page)
+        page.get_by_text("The video has ended").wait_for(timeout=600_000)
+        seconds = time.time() - t0
+        shown = live_speed(page)
+        page.screenshot(path=str(artifacts() / "live-ended.png"))
+    assert shown == pytest.approx(frames / seconds, rel=0.10), (shown, frames, seconds)
+
+
+def test_a_page_the_role_lacks_names_the_roles_that_have_it(server):
+    having = ", ".join(r.title for r in load_roles().values() if "live" in r.pages)
+    with browser_sessions(1) as (page,):
+        page.goto(f"{server}/live")                                   # a new session: the default role, Analyst
+        wait_settled(page)
+        warning = page.locator("[data-testid='stAlertContentWarning']").first.inner_text()
+        assert "Live is not a page of the Analyst role" in warning and f"Roles with it: {having}." in warning
+        assert nav_links(page) == ["Explain", "Compare"]              # still hidden from the page list
+        page.screenshot(path=str(artifacts() / "analyst-live-address.png"))
+        choose_role(page, "Operator")                                 # a role with it: the page itself
+        assert page.get_by_role("heading", name="Live").is_visible()
+        assert page.get_by_role("button", name="Play", exact=True).is_visible()
+
+
+def artifacts() -> Path:
+    folder = Path(APP).parent / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,28 +65,58 @@ def get_clip(path: str, mtime: float, spec_json: str):
     return xai_core.load_video(path, xai_core.InputSpec.from_dict(json.loads(spec_json)))
 
 
-@st.cache_data(show_spinner="Reading the uploaded video…", max_entries=8)
+UPLOAD_NAME = "\x00upload\x00"   # stands for the uploader's file name inside the cache (see get_upload_clip)
+
+
 def get_upload_clip(data: bytes, name: str, spec_json: str):
-    """An uploaded video: written to a temporary file, sampled, and the file removed again."""
-    suffix = Path(name).suffix or ".mp4"
+    """An uploaded video sampled to a spec; cached by content, named as this session named it.
+
+    Two sessions uploading the same bytes under different names share the decoding, never the
+    name: the cached clip carries a placeholder that is replaced here, on the copy this session
+    gets (st.cache_data hands every caller its own copy).
+    """
+    try:
+        clip = _read_upload(data, Path(name).suffix.lower() or ".mp4", spec_json)
+    except xai_core.VideoError as e:
+        raise xai_core.VideoError(str(e).replace(UPLOAD_NAME, name)) from None
+    clip.source = name
+    clip.notes = [n.replace(UPLOAD_NAME, name) for n in clip.notes]
+    return clip
+
+
+@st.cache_data(show_spinner="Reading the uploaded video…", max_entries=8)
+def _read_upload(data: bytes, suffix: str, spec_json: str):
+    """Write the bytes to a temporary file, sample it, remove the file; the file name is UPLOAD_NAME."""
     fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="upload-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         clip = xai_core.load_video(tmp, xai_core.InputSpec.from_dict(json.loads(spec_json)))
     except xai_core.VideoError as e:   # name the user's file, not our temporary copy
-        raise xai_core.VideoError(str(e).replace(tmp, name)) from None
+        raise xai_core.VideoError(str(e).replace(tmp, UPLOAD_NAME)) from None
     finally:
         os.unlink(tmp)
-    clip.source = name
+    clip.source = UPLOAD_NAME
+    clip.notes = [n.replace(tmp, UPLOAD_NAME) for n in clip.notes]
     return clip
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def get_explanation(model_name: str, clip_digest: str, method: str, target, options_json: str,
                     _model, _clip):
-    """explain() once per (model, clip digest, method, target, options); reruns are instant."""
-    return xai_core.explain(_model, _clip, method, target=target, **json.loads(options_json))
+    """explain() once per (model, clip digest, method, target, options); reruns are instant.
+
+    The result carries the caller's own clip (its file name and notes are this session's):
+    the cache holds the explanation without a clip, as two sessions' clips with the same
+    frames share one entry.
+    """
+    exp = _explain(model_name, clip_digest, method, target, options_json, _model, _clip)
+    return replace(exp, clip=_clip)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _explain(model_name: str, clip_digest: str, method: str, target, options_json: str, _model, _clip):
+    exp = xai_core.explain(_model, _clip, method, target=target, **json.loads(options_json))
+    return replace(exp, clip=None)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

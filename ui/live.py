@@ -1,19 +1,21 @@
 """The Live page's parts: the video source, the stream held in the session, the view and the timeline."""
 from __future__ import annotations
 
+import base64
 import io
 import os
 import tempfile
 import threading
 import time
 import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 from PIL import Image
 
 from xai_core import XaiError, render
@@ -21,11 +23,13 @@ from xai_core.relevance.stream import StreamPlan, Timeline, WindowResult, stream
 from xai_core.video import probe
 from xai_core.video.decode import FrameReader
 
+from . import workers
 from .samples import list_samples
 from .widgets import UPLOAD, VIDEO_TYPES
 
 DISPLAY_SIZE = 384        # longer side of the frames shown live, in pixels
 STRIDES = [1, 2, 4, 8, 12, 16, 24, 32]
+PICTURE_FRAMES = 8        # at most this many frames in a window's moving picture
 LONG_SAMPLE = "torchcodec_nasa_13013"   # the longest bundled video: the default source
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#e15759", "#17becf",
            "#9c755f", "#ff9da7"]   # one colour per class index (Tableau 10, no grey)
@@ -131,12 +135,45 @@ def poster(path: str, size: int = DISPLAY_SIZE) -> np.ndarray:
 
 # ---------------------------------------------------------------- the stream in the session
 
+WAIT_S = 1.0      # how long one run of the live view waits for its next window before redrawing what it has,
+WAIT_MAX_S = 4.0  # doubled after each run that found none (back-off), up to this; a click is seen after at most this
+
+
+@dataclass
+class Shown:
+    """A window computed by a worker, ready to show: the result, its overlay frames and picture."""
+
+    result: WindowResult
+    view: "WindowView"
+    image: str                    # the new frames: an animated WebP (data: URL) that plays once at the source's pace
+    work_s: float                 # seconds a worker spent: decode, explain, draw, encode
+
+
+def compute_next(windows, prev_end: int | None, style: str) -> Shown | None:
+    """The next window of `windows` (a `stream`), drawn and encoded; None at the end. Runs on a worker."""
+    t0 = time.perf_counter()
+    result = next(windows, None)
+    if result is None:
+        return None
+    t1 = time.perf_counter()
+    view = WindowView.of(result, result.start - 1 if prev_end is None else prev_end, style)
+    image = "data:image/webp;base64," + base64.b64encode(view.webp()).decode()   # as is: st.image re-encodes bytes
+    result.timings_ms["draw"] = (time.perf_counter() - t1) * 1000
+    return Shown(result, view, image, time.perf_counter() - t0)
+
+
 @dataclass
 class LiveRun:
-    """One stream in a session: its windows so far, the last one shown, and whether it plays.
+    """One stream in a session: its windows so far, the last one shown, whether it plays, and its clock.
 
     state: "ready" (nothing processed), "playing", "paused", "ended" (or stopped by an error).
-    A fragment rerun calls `advance()`, which processes exactly one new window.
+    Windows are computed by the shared workers (`ui.workers`), one at a time per stream: while
+    one is shown the next is computed. A run of the live view calls `advance()`, which shows at
+    most one new window.
+
+    The clock runs while playing (and from a Step's click to its window). `timeline.elapsed_s`
+    is its reading when a window's picture has played its frames (shown, plus the picture's
+    duration), so `timeline.shown_fps` counts everything the viewer waited for.
     """
 
     key: tuple
@@ -150,8 +187,14 @@ class LiveRun:
     timeline: Timeline = field(default_factory=Timeline)
     last: WindowResult | None = None
     view: "WindowView | None" = None
+    image: str | None = None             # the last window's picture (a data: URL)
     error: str | None = None
-    _results: object = None
+    _windows: object = None              # the stream (a generator), advanced only by workers
+    _pending: Future | None = None       # the next window, being computed
+    _clock: float | None = None          # perf_counter() when the clock last started or a window was shown
+    _elapsed: float = 0.0                # clock reading at the last window shown, seconds
+    _figure: tuple = (0, None)           # (windows, timeline figure) drawn for that many windows
+    _misses: int = 0                     # runs in a row that waited in vain for a window
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -159,42 +202,95 @@ class LiveRun:
 
     @property
     def due(self) -> bool:
-        """Should this run of the live area process a window?"""
+        """Should this run of the live area show a window?"""
         return self.state == "playing" or (self.steps > 0 and self.state == "paused")
 
-    def advance(self) -> WindowResult | None:
-        """Process the next window (decode, explain, overlay); None when the video has ended."""
+    def start_clock(self) -> None:
+        if self._clock is None:
+            self._clock = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        self._clock = None
+
+    def advance(self, wait: float | None = None) -> WindowResult | None:
+        """Show the next window if it arrives within `wait` seconds; None when none arrived yet (the
+        view stays as it is), when nothing is due, or at the end. The default wait is WAIT_S,
+        doubled for each run in a row that found no window, up to WAIT_MAX_S."""
         if not self._lock.acquire(blocking=False):
-            return None                  # another run of the page is processing this stream
+            return None                  # another run of the page is showing this stream
         try:
-            return self._advance()
+            if wait is None:
+                wait = min(WAIT_MAX_S, WAIT_S * 2 ** self._misses)
+            shown = self._advance(wait)
+            self._misses = 0 if shown is not None or not self.due else self._misses + 1
+            return shown
         finally:
             self._lock.release()
 
-    def _advance(self) -> WindowResult | None:
-        t0 = time.perf_counter()
-        if self._results is None:
-            self._results = stream(self.model, self.source.path, self.method, stride=self.plan.stride,
-                                   display_size=DISPLAY_SIZE)
+    def _advance(self, wait: float) -> WindowResult | None:
+        if not self.due:
+            return None                  # a window computed ahead waits for Play or Step
         try:
-            result = next(self._results, None)
-        except XaiError as e:   # a damaged file found mid-way, a method that does not fit the model
-            self.error, self.state = str(e).replace(self.source.path, self.source.label), "ended"
+            if self._pending is None:
+                self._request()
+            shown = self._pending.result(timeout=wait)
+        except FutureTimeout:
+            return None                  # not ready: the next run waits again
+        except XaiError as e:            # a damaged file found mid-way, a method that does not fit the model
+            self._pending = None
+            self.error = str(e).replace(self.source.path, self.source.label)
+            self._end()
             return None
-        if result is None:
-            self.state = "ended"
+        self._pending = None
+        if shown is None:
+            self._end()
             return None
-        view = WindowView.of(result, self.last.end if self.last else result.start - 1, self.overlay)
-        self.timeline.append(result, time.perf_counter() - t0)     # processing time: decode, explain, draw
-        self.last, self.view = result, view
+        now = time.perf_counter()        # a window computed while the clock was stopped counts its work
+        self._elapsed += max(now - self._clock, shown.work_s) if self._clock is not None else shown.work_s
+        self._clock = now if self.state == "playing" else None
+        # its frames are on screen once its picture has played them: that is when they count
+        done = max(self._elapsed + shown.view.seconds, self.timeline.elapsed_s or 0.0)
+        self.timeline.append(shown.result, shown.work_s, done)
+        self.last, self.view, self.image = shown.result, shown.view, shown.image
         self.steps = max(0, self.steps - 1)
-        return result
+        if self.state == "playing":
+            self._request()              # computed while this one is on screen
+        return shown.result
+
+    def _end(self) -> None:
+        """The video has ended: the clock stops, and the time until now counts (the viewer waited for it)."""
+        if self._clock is not None:
+            self._elapsed += time.perf_counter() - self._clock
+            self.timeline.tick(self._elapsed)
+        self.state = "ended"
+        self.stop_clock()
+
+    def _request(self) -> None:
+        if self._windows is None:
+            self._windows = stream(self.model, self.source.path, self.method, stride=self.plan.stride,
+                                   display_size=DISPLAY_SIZE)
+        self._pending = workers.submit(compute_next, self._windows, self.last.end if self.last else None,
+                                       self.overlay)
+
+    def figure(self) -> go.Figure | None:
+        """The timeline figure for the windows so far (drawn once per new window); None before any."""
+        if not len(self.timeline):
+            return None
+        if self._figure[0] != len(self.timeline):
+            self._figure = (len(self.timeline), timeline_figure(self.timeline, self.plan, self.last))
+        return self._figure[1]
 
     def close(self) -> None:
-        """Stop reading the video (closes the file)."""
-        if self._results is not None:
-            self._results.close()
-            self._results = None
+        """Stop reading the video (closes the file once a window being computed is done)."""
+        pending, windows = self._pending, self._windows
+        self._pending = self._windows = None
+        self.stop_clock()
+        if windows is None:
+            return
+        if pending is None or pending.cancel():
+            windows.close()
+        else:
+            pending.add_done_callback(lambda _: windows.close())
 
 
 def live_run(key: tuple, make) -> LiveRun:
@@ -213,6 +309,8 @@ def reset(run: LiveRun, state: str = "ready") -> LiveRun:
     run.close()
     fresh = st.session_state["live_run"] = LiveRun(run.key, run.model, run.method, run.source, run.plan,
                                                    run.overlay, state=state)
+    if state == "playing":
+        fresh.start_clock()
     return fresh
 
 
@@ -224,16 +322,20 @@ def play() -> None:
         reset(run, "playing")
     else:
         run.state = "playing"
+        run.start_clock()
 
 
 def pause() -> None:
-    st.session_state["live_run"].state = "paused"
+    run = st.session_state["live_run"]
+    run.state = "paused"
+    run.stop_clock()
 
 
 def step() -> None:
     run = st.session_state["live_run"]
     if run.state != "ended":
         run.state, run.steps = "paused", run.steps + 1
+        run.start_clock()
 
 
 def stop() -> None:
@@ -261,9 +363,12 @@ class WindowView:
 
         The heat is the window's positive relevance summed over its frames (where in the picture
         the evidence for this window lies), so it shows on the newest frames too; the timeline
-        shows when within the window it lies.
+        shows when within the window it lies. At most PICTURE_FRAMES frames, each shown for its
+        share of the time the new source frames take at the source's pace.
         """
         new = [t for t, s in enumerate(result.source_indices) if s > prev_end] or [len(result.display) - 1]
+        if len(new) > PICTURE_FRAMES:                     # evenly spaced, the newest kept: drawing is the cost
+            new = [new[i] for i in np.linspace(0, len(new) - 1, PICTURE_FRAMES).round().astype(int)]
         where = np.clip(result.relevance, 0, None).sum(0)                         # (H, W)
         heat = render.overlay(result.display[new], np.repeat(where[None], len(new), 0), mode="positive",
                               **render.overlay_style(style))                     # (n, h, w, 3)
@@ -272,29 +377,49 @@ class WindowView:
         return cls(heat, [result.source_indices[t] for t in new], frame_ms)
 
     @property
+    def seconds(self) -> float:
+        """How long the picture takes to play its frames, seconds."""
+        return len(self.frames) * self.frame_ms / 1000
+
+    @property
     def still(self) -> np.ndarray:
         """The newest frame, (h, w, 3)."""
         return self.frames[-1]
 
-    def gif(self) -> bytes:
-        """The new frames as a GIF that plays once at the source's pace (a live picture)."""
+    def webp(self) -> bytes:
+        """The new frames as an animated WebP that plays once at the source's pace (a live picture).
+
+        Lossy WebP at method 0: about 30 ms for 8 frames of 384 px, where a GIF took 250 ms
+        (palette quantisation) and was 15 times larger.
+        """
         images = [Image.fromarray(f) for f in self.frames]
         out = io.BytesIO()
-        images[0].save(out, format="GIF", save_all=True, append_images=images[1:],
-                       duration=self.frame_ms, optimize=False)
+        images[0].save(out, format="WEBP", save_all=True, append_images=images[1:], duration=self.frame_ms,
+                       loop=1, quality=75, method=0)
         return out.getvalue()
 
 
 def speed_text(timeline: Timeline) -> str:
-    """'processing 31.2 fps · source 25 fps — faster than real time (1.2×)'."""
-    fps, src, factor = timeline.processing_fps, timeline.fps, timeline.realtime_factor
+    """'**24.6 fps** on screen · source **25 fps** — real time (0.98×)': source frames shown per
+    wall-clock second of playing (decode, explain, draw, delivery and waiting for the CPU included)."""
+    fps, src, factor = timeline.shown_fps, timeline.fps, timeline.shown_factor
     if fps is None:
-        return "processing speed: not measured yet"
-    head = f"processing **{fps:.1f} fps** · source **{src:g} fps**" if src else f"processing **{fps:.1f} fps**"
+        return "speed: not measured yet"
+    head = f"**{fps:.1f} fps** on screen" + (f" · source **{src:g} fps**" if src else "")
     if factor is None:
         return head + " (source frame rate unknown)"
-    verdict = "faster than real time" if factor >= 1 else "behind real time"
+    verdict = "real time" if factor >= 0.95 else "behind real time"
     return f"{head} — {verdict} ({factor:.2f}×)"
+
+
+def work_text(run: LiveRun) -> str:
+    """What the last window cost a worker, and the speed the work alone would allow (for internals)."""
+    r, tl = run.last, run.timeline
+    t = r.timings_ms
+    alone = f" (the work alone: {tl.processing_fps:.1f} fps)" if tl.processing_fps else ""
+    return (f"window {r.index + 1}: decode {t['decode']:.0f} ms · explain {t['explain']:.0f} ms · "
+            f"draw {t.get('draw', 0):.0f} ms · {len(tl)} windows in {tl.wall_s:.1f} s of work{alone} · "
+            f"shared by all sessions: {workers.WORKERS} worker(s) × {workers.TORCH_THREADS} torch thread(s)")
 
 
 def position_text(run: LiveRun) -> tuple[float, str]:
@@ -308,12 +433,16 @@ def position_text(run: LiveRun) -> tuple[float, str]:
 
 
 def timeline_figure(timeline: Timeline, plan: StreamPlan, current: WindowResult | None = None) -> go.Figure:
-    """Predictions over time (bars: confidence, coloured by class) above the relevance per frame."""
+    """Predictions over time (bars: confidence, coloured by class) above the relevance per frame.
+
+    One x axis (seconds, or source frames without fps) under two panels (y: confidence, y2:
+    evidence); built from plain dicts, as plotly's subplot helpers cost ~50 ms per draw.
+    """
     fps = plan.fps
     scale = (lambda f: np.asarray(f, float) / fps) if fps else (lambda f: np.asarray(f, float))
     unit = "seconds" if fps else "source frame"
     n = max(plan.frames, len(timeline.frame_relevance))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.58, 0.42], vertical_spacing=0.08)
+    traces = []
     owned_from = [timeline.starts[0]] + [e + 1 for e in timeline.ends[:-1]] if len(timeline) else []
     for k, name in enumerate(timeline.class_names):
         picked = [i for i, p in enumerate(timeline.predicted) if p == k]
@@ -321,26 +450,33 @@ def timeline_figure(timeline: Timeline, plan: StreamPlan, current: WindowResult 
             continue
         x0 = scale([owned_from[i] for i in picked])
         x1 = scale([timeline.ends[i] + 1 for i in picked])
-        fig.add_bar(x=(x0 + x1) / 2, width=x1 - x0, y=[timeline.confidence[i] for i in picked], name=name,
-                    marker_color=PALETTE[k % len(PALETTE)], marker_line_width=0, row=1, col=1,
-                    customdata=[[timeline.starts[i], timeline.ends[i]] for i in picked],
-                    hovertemplate=f"<b>{name}</b> %{{y:.0%}}<br>frames %{{customdata[0]}}–%{{customdata[1]}}"
-                                  "<extra></extra>")
+        traces.append(dict(type="bar", x=(x0 + x1) / 2, width=x1 - x0, y=[timeline.confidence[i] for i in picked],
+                           name=name, marker=dict(color=PALETTE[k % len(PALETTE)], line=dict(width=0)),
+                           xaxis="x", yaxis="y",
+                           customdata=[[timeline.starts[i], timeline.ends[i]] for i in picked],
+                           hovertemplate=f"<b>{name}</b> %{{y:.0%}}<br>frames %{{customdata[0]}}–%{{customdata[1]}}"
+                                         "<extra></extra>"))
     rel = timeline.frame_relevance
     rel = rel / rel.max() if rel.size and rel.max() > 0 else rel                   # 1 = the strongest frame so far
-    fig.add_scatter(x=scale(np.arange(len(rel))), y=rel, mode="lines", fill="tozeroy", name="evidence",
-                    line=dict(color="#c0392b", width=1.5, shape="hv"), fillcolor="rgba(192,57,43,0.25)",
-                    showlegend=False, row=2, col=1, customdata=np.arange(len(rel)),
-                    hovertemplate="frame %{customdata}: %{y:.0%} of the strongest<extra></extra>")
-    if current is not None:
-        for row in (1, 2):
-            fig.add_vrect(x0=float(scale(current.start)), x1=float(scale(current.end + 1)), row=row, col=1,
-                          fillcolor="rgba(15,139,141,0.12)", line_width=0)
-            fig.add_vline(x=float(scale(current.end + 1)), row=row, col=1, line=dict(color="#0f8b8d", width=2))
-    fig.update_layout(height=280, margin=dict(l=0, r=10, t=30, b=0), bargap=0, plot_bgcolor="white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hovermode="closest")
-    fig.update_xaxes(range=[0, float(scale(n))], showgrid=True, gridcolor="#eee")
-    fig.update_xaxes(title_text=unit, row=2, col=1)
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="confidence", row=1, col=1, gridcolor="#eee")
-    fig.update_yaxes(range=[0, 1.05], showticklabels=False, title_text="evidence", row=2, col=1, gridcolor="#eee")
-    return fig
+    traces.append(dict(type="scatter", x=scale(np.arange(len(rel))), y=rel, mode="lines", fill="tozeroy",
+                       name="evidence", line=dict(color="#c0392b", width=1.5, shape="hv"),
+                       fillcolor="rgba(192,57,43,0.25)", showlegend=False, xaxis="x", yaxis="y2",
+                       customdata=np.arange(len(rel)),
+                       hovertemplate="frame %{customdata}: %{y:.0%} of the strongest<extra></extra>"))
+    shapes = []
+    if current is not None:                                   # the current window, across both panels
+        x0, x1 = float(scale(current.start)), float(scale(current.end + 1))
+        shapes = [dict(type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=0, y1=1, line_width=0,
+                       fillcolor="rgba(15,139,141,0.12)", layer="below"),
+                  dict(type="line", xref="x", yref="paper", x0=x1, x1=x1, y0=0, y1=1,
+                       line=dict(color="#0f8b8d", width=2))]
+    grid = dict(showgrid=True, gridcolor="#eee")
+    layout = dict(height=280, margin=dict(l=0, r=10, t=30, b=0), bargap=0, plot_bgcolor="white",
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), hovermode="closest",
+                  shapes=shapes,
+                  xaxis=dict(range=[0, float(scale(n))], anchor="y2", title=dict(text=unit), **grid),
+                  yaxis=dict(domain=[0.42, 1], range=[0, 1], tickformat=".0%", title=dict(text="confidence"),
+                             **grid),
+                  yaxis2=dict(domain=[0, 0.34], range=[0, 1.05], showticklabels=False,
+                              title=dict(text="evidence"), **grid))
+    return go.Figure(data=traces, layout=layout)

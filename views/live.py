@@ -70,17 +70,16 @@ def readout(run) -> None:
     st.info(summarise(r.explanation, r.source_indices, role.summary))
     st.markdown(live.speed_text(tl))
     if role.internals:
-        t = r.timings_ms
-        st.caption(f"window {r.index + 1}: decode {t['decode']:.0f} ms · explain {t['explain']:.0f} ms · "
-                   f"{len(tl)} windows in {tl.wall_s:.1f} s of processing")
+        st.caption(live.work_text(run))
 
 
 @st.fragment(run_every=live.interval(run) if run.state == "playing" else None)
 def live_area():
-    """The live view: while playing it reruns on its own, explaining one new window each time."""
+    """The live view: while playing it reruns on its own and shows the next window once a worker
+    has it (waiting up to live.WAIT_S, doubled while none comes, up to live.WAIT_MAX_S; meanwhile the view stays)."""
     run = st.session_state["live_run"]
     was = run.state
-    fresh = run.due and run.advance() is not None
+    run.advance()
     if run.state == "ended" and was != "ended":
         st.rerun()                        # redraw the buttons (Replay) and stop the automatic reruns
     if run.error:
@@ -92,16 +91,16 @@ def live_area():
         st.progress(*live.position_text(run))
     left, right = st.columns([5, 4], gap="large")
     with left:
-        if run.view is None:
+        if run.image is None:
             st.image(live.poster(source.path), width="stretch",
                      caption="Press Play to start, or Step for one window.")
-        else:   # a fresh window plays its new frames once at the source's pace; otherwise the newest frame
-            st.image(run.view.gif() if fresh else run.view.still, width="stretch", caption=caption(run.last))
+        else:   # the window's new frames play once at the source's pace (the same picture until the next)
+            st.image(run.image, width="stretch", caption=caption(run.last))
     with right:
         readout(run)
-    if len(run.timeline):
-        st.plotly_chart(live.timeline_figure(run.timeline, run.plan, run.last), width="stretch",
-                        config={"displayModeBar": False}, key="live_timeline")
+    figure = run.figure()
+    if figure is not None:
+        st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key="live_timeline")
     else:
         st.caption("The timeline of predictions and relevance fills in as the video plays.")
 

@@ -159,7 +159,17 @@ def _slices(video, spec, length, stride, display_size, short, cover_end, fps) ->
 
 class Timeline:
     """A stream's running record: per window the prediction and confidence; per source frame the
-    relevance, averaged over the windows that cover it; and the processing speed."""
+    relevance, averaged over the windows that cover it; and two speeds.
+
+    Speeds, in source frames per second:
+    - `shown_fps`: frames advanced per wall-clock second of the stream's own clock (`elapsed_s`,
+      kept by whoever shows the windows: from Play to the newest window on screen, so decoding,
+      explaining, drawing, delivery and any wait for a shared CPU all count). This is what a
+      viewer gets, and the only speed a page may call its frame rate.
+    - `processing_fps`: frames advanced per second of work on the windows (`wall_s`, the sum of
+      each window's decode + explain (+ draw) time): what the machine could do for this stream
+      alone; an upper bound of `shown_fps`.
+    """
 
     def __init__(self, fps: float | None = None):
         self.fps = fps
@@ -168,15 +178,21 @@ class Timeline:
         self.ends: list[int] = []
         self.predicted: list[int] = []
         self.confidence: list[float] = []
-        self.wall_s = 0.0                      # processing time spent on the windows so far
+        self.wall_s = 0.0                      # processing time spent on the windows so far, seconds
+        self.elapsed_s: float | None = None    # the stream's wall clock at its newest window, seconds
         self._sum = np.zeros(0)                # (frames,) summed relevance per source frame
         self._count = np.zeros(0, int)         # (frames,) windows covering each source frame
 
     def __len__(self) -> int:
         return len(self.starts)
 
-    def append(self, result: WindowResult, wall_s: float | None = None) -> None:
-        """Record one window; `wall_s` is the time it took (default: its decode + explain time)."""
+    def append(self, result: WindowResult, wall_s: float | None = None, elapsed_s: float | None = None) -> None:
+        """Record one window. `wall_s`: the work it took, seconds (default: its decode + explain
+        time); `elapsed_s`: the stream's wall clock when it was shown, seconds since the stream
+        started playing, pauses left out (never decreasing; None when nobody keeps a clock)."""
+        if elapsed_s is not None and self.elapsed_s is not None and elapsed_s < self.elapsed_s:
+            raise ValueError(f"elapsed_s={elapsed_s} is before the previous window's {self.elapsed_s}")
+        self.elapsed_s = self.elapsed_s if elapsed_s is None else elapsed_s
         self.fps = self.fps or result.fps
         self.class_names = self.class_names or list(result.class_names)
         self.starts.append(result.start)
@@ -188,6 +204,11 @@ class Timeline:
         self._grow(result.end + 1)
         self._sum[result.start:result.end + 1] += values
         self._count[result.start:result.end + 1] += 1
+
+    def tick(self, elapsed_s: float) -> None:
+        """Read the stream's clock without a new window (e.g. when its end is found): `elapsed_s`
+        seconds since it started, pauses left out; the time counts in `shown_fps`."""
+        self.elapsed_s = max(self.elapsed_s or 0.0, elapsed_s)
 
     def _grow(self, n: int) -> None:
         if n > len(self._sum):
@@ -227,8 +248,20 @@ class Timeline:
 
     @property
     def realtime_factor(self) -> float | None:
-        """processing fps / source fps: above 1 is faster than real time."""
+        """processing fps / source fps: above 1 the work alone is faster than real time."""
         fps = self.processing_fps
+        return fps / self.fps if fps and self.fps else None
+
+    @property
+    def shown_fps(self) -> float | None:
+        """Source frames advanced per wall-clock second of the stream (`elapsed_s`); None before
+        a clock has run."""
+        return self.frames_advanced / self.elapsed_s if self.elapsed_s else None
+
+    @property
+    def shown_factor(self) -> float | None:
+        """shown fps / source fps: 1 is real time, below 1 the viewer falls behind."""
+        fps = self.shown_fps
         return fps / self.fps if fps and self.fps else None
 
 
