@@ -129,7 +129,10 @@ def poster(path: str, size: int = DISPLAY_SIZE) -> np.ndarray:
     from xai_core.video.decode import display_shape, resize
 
     with FrameReader(path) as reader:
-        _, rgb = next(reader.frames(stop=1))
+        first = next(reader.frames(), None)             # the first frame that decodes (frame 0 may not)
+    if first is None:
+        raise XaiError(f"{path}: no frames could be decoded")
+    rgb = first[1]
     return resize(rgb, display_shape(*rgb.shape[:2], size))
 
 

@@ -13,7 +13,12 @@ start-up hook; `st.App`'s lifespan would make the app an ASGI module with anothe
 point), so this runs inside the first session's first script run, and the others wait for it.
 """
 import importlib
+import os
 import pkgutil
+
+# FFmpeg inside OpenCV prints its own complaints about a damaged file to the server's stderr (an
+# AV1 file: hundreds of lines); the page says what went wrong once. Set before cv2 is imported.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # Third-party packages imported lazily by the core (inside functions) or by Streamlit's elements
 # (st.plotly_chart, st.dataframe, st.metric's chart, st.image).

@@ -92,8 +92,11 @@ def live_area():
     left, right = st.columns([5, 4], gap="large")
     with left:
         if run.image is None:
-            st.image(live.poster(source.path), width="stretch",
-                     caption="Press Play to start, or Step for one window.")
+            try:
+                st.image(live.poster(source.path), width="stretch",
+                         caption="Press Play to start, or Step for one window.")
+            except XaiError as e:
+                st.error(f"This video cannot be shown: {e}")
         else:   # the window's new frames play once at the source's pace (the same picture until the next)
             st.image(run.image, width="stretch", caption=caption(run.last))
     with right:
