@@ -83,7 +83,7 @@ def check_compare(page, role):
 def check_live(page, role):
     assert page.get_by_role("heading", name="Live").is_visible()
     page.get_by_role("button", name="Play", exact=True).click()
-    page.get_by_text("processing").first.wait_for(state="visible", timeout=60_000)
+    page.get_by_text("fps on screen").first.wait_for(state="visible", timeout=60_000)
     page.wait_for_timeout(2500)                                        # a few windows stream in
     assert page.get_by_text("Prediction").first.is_visible()
     page.get_by_role("button", name="Pause", exact=True).click()
