@@ -71,7 +71,7 @@ def test_json_carries_the_relevance_only_when_asked(exps):
 def test_json_body_extends_the_cli_result(exps):
     base = result_json(exps[0], exps[0].clip)
     assert set(base) == {"model", "method", "options", "target", "predicted", "probabilities",
-                         "classes", "input", "curve", "key_frames", "evidence", "extras"}
+                         "classes", "input", "curve", "key_frames", "evidence", "extras", "ood"}
     body = json.loads(to_json(exps[0]))
     assert {k: body[k] for k in base} == json.loads(json.dumps(base))
     assert json.loads(to_json(replace(exps[0], clip=None)))["input"] is None

@@ -6,6 +6,7 @@ from ui.compare import (explain_all, frame_share, get_column_tube, get_evidence_
                         methods_ui, model_names, models_ui, order_sentence, per_row, side_by_side, table_ui,
                         target_ui, verdict_badge, video_ui)
 from ui.blocks import export_buttons
+from ui.ood import ood_warning_ui
 from ui.state import current_role
 from xai_core import XaiError, list_methods, render
 from xai_core.relevance import compare as cmp
@@ -66,6 +67,7 @@ for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
         verdict = cmp.verdict(exp, truth, orders[exp.model], backwards)
         badge = verdict_badge(verdict)
         st.markdown(f"**{exp.predicted_label}** · {exp.probabilities[exp.predicted]:.0%} {badge}")
+        ood_warning_ui(exp.ood)
         st.markdown(order_sentence(orders[exp.model]))
         if exp.target != exp.predicted:
             st.caption(f"Explaining {exp.target_label} ({exp.probabilities[exp.target]:.0%}).")

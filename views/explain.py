@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui import cache
 from ui.blocks import BLOCKS, View, internals_block, no_evidence_block
+from ui.ood import ood_warning_ui
 from ui.state import current_role
 from ui.widgets import clip_ui, method_ui, model_ui, options_ui, target_ui
 from xai_core import XaiError, get_method, list_methods
@@ -44,9 +45,7 @@ view = View(exp, info, role, sample, mode="signed" if info.signed else "positive
 no_evidence_block(view)
 for note in clip.notes:
     st.caption(f"Note: {note}")
-if model.info.source == "bundled" and (sample is None or sample.truth is None):
-    st.caption("The bundled models know only the eight actions of the procedural data set: on other "
-               "footage their answer is one of those, and the explanation shows what drove it.")
+ood_warning_ui(exp.ood, model.class_names)
 PAIRABLE = {"curve", "overlay_video"}       # narrow enough to sit side by side when adjacent
 names = list(role.renderings)
 i = 0

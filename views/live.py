@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import live
+from ui.ood import ood_warning_ui
 from ui.state import current_role
 from ui.widgets import method_ui, model_ui
 from xai_core import XaiError, get_method, list_methods
@@ -67,6 +68,7 @@ def readout(run) -> None:
     change = round(100 * (r.confidence - tl.confidence[-2])) if len(tl) > 1 else 0
     st.metric("Confidence", f"{r.confidence:.0%}", chart_data=[round(100 * c) for c in tl.confidence[-40:]],
               chart_type="area", delta=f"{change:+d} pts" if change else None)
+    ood_warning_ui(r.ood)
     st.info(summarise(r.explanation, r.source_indices, role.summary))
     st.markdown(live.speed_text(tl))
     if role.internals:

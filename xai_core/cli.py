@@ -1,4 +1,4 @@
-"""The command line: python -m xai_core models|methods|explain|train.
+"""The command line: python -m xai_core models|methods|explain|train|calibrate-ood.
 
 Bad input exits with code 2 and one line `error: ...` on stderr, never a traceback. `explain`
 checks everything it can before any work: the options' syntax, the device, the output folder,
@@ -86,6 +86,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--report", default="docs/models.md", help="markdown report to update ('' for none)")
     t.add_argument("--smoke", action="store_true", help="one tiny batch: checks the pipeline, not accuracy")
     t.set_defaults(run=_train)
+
+    from .ood import calibrate as ood_calibrate
+    o = sub.add_parser("calibrate-ood", help="calibrate a bundled model's out-of-distribution warning")
+    ood_calibrate.add_arguments(o)
+    o.set_defaults(run=ood_calibrate.run)
     return p
 
 
@@ -280,6 +285,8 @@ def _explain(args) -> int:
     note = no_evidence_note(exp.relevance, exp.target_label)
     if note:
         print(note)
+    if exp.ood is not None and exp.ood.out_of_distribution:
+        print(f"warning: {exp.ood.message}")
     return 0
 
 

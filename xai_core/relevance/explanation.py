@@ -10,6 +10,7 @@ import torch
 
 from ..errors import ModelSpecError
 from ..methods.registry import get_method, run_method
+from ..ood import watch
 from ..video.clip import Clip
 from .temporal import key_frames, temporal_curve
 
@@ -28,6 +29,7 @@ class Explanation:
     timings_ms: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)   # e.g. completeness_gap for complete methods
     clip: Clip | None = field(default=None, repr=False)
+    ood: object = None           # ood.OODResult: is the clip like the model's training data?
 
     @property
     def predicted(self) -> int:
@@ -58,8 +60,9 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
     timings = {}
     with getattr(model, "lock", nullcontext()):   # a VideoModel's lock: hooks never interleave
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), watch(model) as seen:               # + the OOD detector's features
             logits = model(video)                                 # (1, K)
+        ood = seen.result()
         probabilities = torch.softmax(logits.float(), 1)[0].cpu().numpy()
         if not np.isfinite(probabilities).all():
             raise ModelSpecError(f"model {getattr(model, 'name', type(model).__name__)!r}: its scores "
@@ -75,7 +78,7 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
         extras["completeness_gap"] = completeness_gap(model, video, index, relevance[0],
                                                       options.get("baseline", 0.0))
     return Explanation(relevance[0].detach().float().cpu().numpy(), index, probabilities,
-                       list(model.class_names), method, model.name, dict(options), timings, extras, clip)
+                       list(model.class_names), method, model.name, dict(options), timings, extras, clip, ood)
 
 
 def _nonfinite(logits: torch.Tensor) -> str:

@@ -31,7 +31,8 @@ def result_json(exp, clip=None) -> dict:
             "input": None if clip is None else _input(clip),
             "curve": [float(v) for v in exp.curve], "key_frames": exp.key_frames(),
             "evidence": evidence(exp.relevance).as_dict(),   # sums for / against; positive: any for
-            "extras": _jsonable(exp.extras)}
+            "extras": _jsonable(exp.extras),
+            "ood": None if getattr(exp, "ood", None) is None else exp.ood.to_dict()}
 
 
 def _input(clip) -> dict:

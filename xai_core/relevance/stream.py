@@ -37,6 +37,7 @@ class WindowResult:
     fps: float | None = None      # the source's frame rate; None when unknown
     timings_ms: dict = field(default_factory=dict)   # decode, explain
     explanation: Explanation | None = field(default=None, repr=False)
+    ood: object = None            # ood.OODResult of the window (from the prediction's forward pass)
 
     @property
     def predicted(self) -> int:
@@ -131,7 +132,7 @@ def _explained(model, windows: Iterator[Clip], method: str, target, options: dic
         explain_ms = (time.perf_counter() - t0) * 1000
         yield WindowResult(index, min(clip.source_indices), max(clip.source_indices), list(clip.source_indices),
                            exp.probabilities, exp.class_names, exp.target, exp.relevance, clip.display,
-                           clip.fps, {"decode": decode_ms, "explain": explain_ms}, exp)
+                           clip.fps, {"decode": decode_ms, "explain": explain_ms}, exp, exp.ood)
         index += 1
 
 

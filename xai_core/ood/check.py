@@ -1,0 +1,129 @@
+"""check(): is a clip like the model's training data? From the prediction's own forward pass.
+
+    from xai_core import ood
+    result = ood.check(model, clip)          # OODResult: score, threshold, out_of_distribution, message
+    with ood.watch(model) as watch:          # inside explain(): the same forward pass as the prediction
+        logits = model(video)
+    result = watch.result()
+
+A model is calibrated when `<weights stem>.ood.safetensors` sits next to its weights and was made
+for exactly those weights (same digest of the tensors) and input spec; otherwise the result says "not
+calibrated" and holds no numbers. Calibrate with `python -m xai_core calibrate-ood --model NAME`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ModelSpecError
+from .capture import observe
+from .detector import Detector, load_detector
+from .result import OODResult, not_calibrated, verdict
+
+SUFFIX = ".ood.safetensors"
+
+
+def calibration_path(weights: str | Path) -> Path:
+    """Where the detector of a weights file lives: `x.safetensors` (or `x.pt`) -> `x.ood.safetensors`."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + SUFFIX)
+
+
+def weights_digest(net) -> str:
+    """SHA-256 of a network's weights: every state-dict entry's name, dtype, shape and bytes, in
+    name order (the file's format and metadata do not count)."""
+    h = hashlib.sha256()
+    for name, value in sorted(net.state_dict().items()):
+        v = value.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{v.dtype}|{tuple(value.shape)}|".encode())
+        h.update(v.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def detector_for(model) -> tuple[Detector | None, str]:
+    """The model's detector, or (None, why not). Read once per model object and file version."""
+    weights = getattr(getattr(model, "info", None), "weights", "") or ""
+    if not weights:
+        return None, f"{_name(model)} has no weights file to keep a calibration next to"
+    path = calibration_path(weights)
+    if not path.is_file():
+        return None, f"no calibration file {path.name} next to {_name(model)}'s weights"
+    stamp = (str(path), path.stat().st_mtime_ns)
+    cached = model.__dict__.get("_ood_detector")
+    if cached is not None and cached[0] == stamp:
+        return cached[1], cached[2]
+    detector, reason = _load_checked(model, path)
+    model.__dict__["_ood_detector"] = (stamp, detector, reason)
+    return detector, reason
+
+
+def _load_checked(model, path: Path) -> tuple[Detector | None, str]:
+    try:
+        detector = load_detector(path)
+    except ModelSpecError as e:
+        return None, str(e)
+    made_for = detector.meta.get("model", {})
+    if made_for.get("weights_digest") != weights_digest(model.net):
+        return None, f"{path.name} was calibrated for other weights than {_name(model)}'s"
+    spec = json.loads(json.dumps(model.spec.to_dict()))          # tuples -> lists, as stored
+    if made_for.get("spec") != spec or made_for.get("classes") != list(model.class_names):
+        return None, f"{path.name} was calibrated for another input spec or class list"
+    return detector, ""
+
+
+def _name(model) -> str:
+    return getattr(model, "name", type(model).__name__)
+
+
+class Watch:
+    """What `watch` recorded: `result()` turns it into an OODResult."""
+
+    def __init__(self, model, detector: Detector | None, reason: str):
+        self.model, self.detector, self.reason = model, detector, reason
+        self.seen = None
+
+    def result(self) -> OODResult:
+        if self.detector is None:
+            return not_calibrated(_name(self.model), self.reason)
+        if self.seen is None or not self.seen.features:
+            raise RuntimeError("watch(): the model did not run inside the block")
+        z = {k: float(v[0]) for k, v in self.detector.term_scores(self.seen.features).items()}
+        score = max(z.values()) if all(np.isfinite(list(z.values()))) else float("nan")
+        return verdict(_name(self.model), score, self.detector.threshold, self.detector.statistic, z,
+                       self.detector.meta.get("measured", {}).get("fpr_synthetic_test"))
+
+
+@contextmanager
+def watch(model):
+    """Record the detector's features during the forward passes run inside the block (hooks
+    removed on exit, also on error); no hooks at all for a model without a calibration.
+    The block should run one clip (N = 1): `result()` reads the first."""
+    detector, reason = detector_for(model)
+    w = Watch(model, detector, reason)
+    if detector is None:
+        yield w
+        return
+    with observe(model, detector.terms) as seen:
+        w.seen = seen
+        yield w
+
+
+def check(model, clip) -> OODResult:
+    """One clip (a Clip, or a tensor (C, T, H, W) or (1, C, T, H, W) normalised like the
+    model's input) -> OODResult. Runs one forward pass without gradients; prefer the
+    OODResult that explain() already computed from its own pass (`exp.ood`)."""
+    video = clip.tensor if hasattr(clip, "tensor") else torch.as_tensor(clip)
+    if video.dim() == 4:
+        video = video.unsqueeze(0)                                      # (1, C, T, H, W)
+    if video.dim() != 5 or video.shape[0] != 1:
+        raise ValueError(f"check(): one clip (C, T, H, W) or (1, C, T, H, W), got {tuple(video.shape)}")
+    device = next(model.parameters()).device
+    with getattr(model, "lock", nullcontext()), watch(model) as w, torch.no_grad():
+        if w.detector is not None:
+            model(video.to(device))
+    return w.result()
