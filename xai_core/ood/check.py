@@ -13,7 +13,6 @@ calibrated" and holds no numbers. Calibrate with `python -m xai_core calibrate-o
 from __future__ import annotations
 
 import hashlib
-import json
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelSpecError
+from ..spec import InputSpec
 from .capture import observe
 from .detector import Detector, load_detector
 from .result import OODResult, not_calibrated, verdict
@@ -70,8 +70,11 @@ def _load_checked(model, path: Path) -> tuple[Detector | None, str]:
     made_for = detector.meta.get("model", {})
     if made_for.get("weights_digest") != weights_digest(model.net):
         return None, f"{path.name} was calibrated for other weights than {_name(model)}'s"
-    spec = json.loads(json.dumps(model.spec.to_dict()))          # tuples -> lists, as stored
-    if made_for.get("spec") != spec or made_for.get("classes") != list(model.class_names):
+    try:                                                         # compared as specs: new keys keep defaults
+        same_spec = InputSpec.from_dict(made_for.get("spec") or {}) == model.spec
+    except ModelSpecError:
+        same_spec = False
+    if not same_spec or made_for.get("classes") != list(model.class_names):
         return None, f"{path.name} was calibrated for another input spec or class list"
     return detector, ""
 
