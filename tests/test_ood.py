@@ -208,6 +208,16 @@ def test_cli_prints_one_warning_line_for_real_footage(models, tmp_path, capsys):
     assert result["ood"]["out_of_distribution"] is True
 
 
+def test_the_html_report_warns_about_real_footage(models):
+    from xai_core import explain, load_video
+    from xai_core.render import html_report
+    model = models[CALIBRATED[0]]
+    real = explain(model, load_video(SAMPLES / "intel_asl_yes.mkv", model.spec), "grad_cam")
+    synthetic = explain(model, load_video(SAMPLES / "synthetic" / "jump.mp4", model.spec), "grad_cam")
+    assert 'data-figure="ood"' in html_report([real]) and "unlike anything" in html_report([real])
+    assert 'data-figure="ood"' not in html_report([synthetic])
+
+
 # ---------------------------------------------------------------- no calibration, honestly
 
 

@@ -324,9 +324,13 @@ def _prediction(exp) -> str:
 
 
 def _warning(exp) -> str:
-    """A paragraph that says, in words, when an explanation has no evidence for its class."""
+    """Paragraphs that say, in words, when the clip is unlike the model's training data and when an
+    explanation has no evidence for its class."""
+    ood = getattr(exp, "ood", None)
+    out = (f'<p class="warning" data-figure="ood">{escape(ood.message)}</p>'
+           if ood is not None and ood.out_of_distribution else "")
     note = no_evidence_note(exp.relevance, exp.target_label)
-    return f'<p class="warning" data-figure="no-evidence">{escape(note)}</p>' if note else ""
+    return out + (f'<p class="warning" data-figure="no-evidence">{escape(note)}</p>' if note else "")
 
 
 def _tube(exp, keys, numbers, look: _Look, width: int = 1000, caption: bool = True) -> str:
