@@ -62,10 +62,11 @@ def test_pointing_game_is_not_applicable_to_maps_without_a_place():
     assert pointing_hit(per_frame, mask) is None and pointing_text(None) == "n/a"
     mask[2, 0, 0] = True                                  # even when (t, 0, 0) lies in the evidence
     assert pointing_hit(per_frame, mask) is None
-    assert pointing_hit(np.zeros((4, 16, 16)), mask) is None
+    assert pointing_hit(np.zeros((4, 16, 16)), mask) is False   # found nothing: a miss, counted
     spot = np.zeros((4, 16, 16))
     spot[2, 7, 7] = 1.0
     assert pointing_hit(spot, mask) is True and pointing_text(True) == "hit"
     negative = -1.0 - np.random.default_rng(0).random((4, 16, 16))
     assert pointing_hit(negative, mask) is False          # no positive relevance: points nowhere
+    assert pointing_hit(-per_frame, mask) is None         # a temporal map says nothing of where, for or against
     assert pointing_rate([True, None, False, None]) == 0.5 and pointing_rate([None, None]) is None

@@ -22,19 +22,25 @@ def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None 
     """Pointing game: does the most relevant voxel fall in the evidence (grown by `tolerance` px)?
 
     The tolerance defaults to the usual 15 px at 224 px, scaled to the frame (4 px at 64 px).
-    None ("n/a") when the map does not point at a place: the frame holding its maximum is
-    constant (a map constant within each frame, as temporal occlusion gives, or a flat map),
-    so argmax would pick pixel (t, 0, 0) by its position in memory. A map with no positive
-    relevance points nowhere and misses (False).
+    None ("n/a") for a map that cannot point at a place: one constant within every frame (a
+    temporal map, as temporal occlusion gives), or whose peak frame is constant; argmax would
+    pick pixel (t, 0, 0) by its position in memory. A flat map (an all-zero Grad-CAM) or one
+    with no positive relevance points nowhere and misses (False): the method found nothing,
+    and a rate must count that.
     """
     if tolerance is None:
         tolerance = pointing_tolerance(relevance.shape[1])
     r = np.asarray(relevance, np.float64)                                   # (T, H, W)
-    t, y, x = np.unravel_index(int(np.argmax(r)), r.shape)
-    if r[t].max() == r[t].min():
+    per_frame = r.reshape(len(r), -1)                                       # (T, H*W)
+    if r.max() == r.min():
+        return False
+    if (per_frame.max(1) == per_frame.min(1)).all():
         return None
     if r.max() <= 0:
         return False
+    t, y, x = np.unravel_index(int(np.argmax(r)), r.shape)
+    if r[t].max() == r[t].min():
+        return None
     return bool(dilate(mask[t:t + 1], tolerance)[0, y, x])
 
 
