@@ -5,10 +5,8 @@ within a time limit, before a video is decoded; a spec never runs code from an u
 tests/test_decode_files.py. The loader itself, in-process: tests/test_loading.py.)
 """
 import os
-import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,8 @@ from safetensors.torch import save_file
 
 import xai_core
 from xai_core.cli import main
+
+from .limits import time_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "synthetic" / "jump.mp4"
@@ -133,19 +133,6 @@ def folder(tmp_path_factory):
         sys.path.remove(str(folder))
         sys.modules.pop("nets", None)
     return folder
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def stop(signum, frame):
-        raise TimeoutError(f"no answer within {seconds} s")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -15,6 +15,8 @@ import torch
 import xai_core
 from xai_core.cli import main
 
+from .limits import time_limit
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "synthetic" / "sit_down.mp4"
 
@@ -153,7 +155,7 @@ def stages_after(stage: str, monkeypatch):
                                                           for a, _, _ in BAD])
 def test_bad_input_is_one_line_and_exit_2(args, message, stage, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with stages_after(stage, monkeypatch):
+    with stages_after(stage, monkeypatch), time_limit(120):
         assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
