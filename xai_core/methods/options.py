@@ -227,6 +227,19 @@ def passes_per_clip(info, options: dict, video_shape: tuple) -> int:
     return int(info.work(video_shape, **{k: options[k] for k in wanted if k in options}))
 
 
+def expected_passes(info, options: dict, video_shape: tuple) -> tuple[int, int]:
+    """(passes when no refinement is needed, the most passes) per clip, options' defaults filled in.
+
+    An adaptive method (integrated gradients doubles `steps` up to `max_steps` while its
+    integration error is above tolerance) usually stops after its first round.
+    """
+    options = {**info.options, **options}
+    most = passes_per_clip(info, options, video_shape)
+    if "steps" in options and "max_steps" in options:
+        return passes_per_clip(info, {**options, "max_steps": options["steps"]}, video_shape), most
+    return most, most
+
+
 def check_work(info, options: dict, video_shape: tuple) -> None:
     """MethodError if the options ask for more than MAX_PASSES per clip or MAX_BATCH_BYTES a batch."""
     if len(video_shape) != 5:

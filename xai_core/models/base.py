@@ -26,12 +26,19 @@ class ModelInfo:
     extra: dict = field(default_factory=dict)
     cam_layout: str = "NCTHW"          # axis order of the CAM layer's 5-D output (NTHWC: channels last)
     notes: list[str] = field(default_factory=list)   # what loading had to do (a prefix stripped, ...)
+    cam_layers: list[str] | None = None  # the layers offered for CAM methods (None: every space-time map)
+    method_defaults: dict = field(default_factory=dict)  # {method: {option: value}} sized for this model
 
     def to_dict(self) -> dict:
         return {"name": self.name, "family": self.family, "description": self.description,
                 "classes": list(self.class_names), "input": self.spec.to_dict(),
                 "cam_layer": self.cam_layer, "cam_layout": self.cam_layout, "source": self.source,
-                "weights": self.weights, "notes": list(self.notes), **self.extra}
+                "weights": self.weights, "notes": list(self.notes),
+                "method_defaults": {k: dict(v) for k, v in self.method_defaults.items()}, **self.extra}
+
+    def defaults_for(self, method: str) -> dict:
+        """The options this model runs `method` with unless told otherwise ({} for the method's own)."""
+        return dict(self.method_defaults.get(method, {}))
 
 
 class VideoModel(nn.Module):
@@ -93,8 +100,11 @@ class VideoModel(nn.Module):
 
         From the dry run on a spec-shaped blank clip (one forward pass, hooks removed in
         `finally`), made once and remembered; the stem and layers pooled to one position are
-        left out, the declared CAM layer is always listed.
+        left out, the declared CAM layer is always listed. A model that names its CAM layers (I3D:
+        its Mixed_* blocks) offers those.
         """
+        if self.info.cam_layers:
+            return list(self.info.cam_layers)
         with self.lock:
             if self.dry is None:
                 from .check import dry_run

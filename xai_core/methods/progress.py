@@ -1,0 +1,72 @@
+"""Progress and cancellation for any method, counted in the forward passes it makes.
+
+Every method, captum's or hand-written, runs the model; a forward pre-hook on the model counts
+the clips each pass carries (a batch of 8 perturbed clips counts 8) against the passes the
+method declares for its options (`options.passes_per_clip`). The callback hears
+`(fraction, message)` after each pass and may raise `Cancelled` to stop the method there: the
+exception leaves the method at its next forward pass, and the hook is removed in `finally`.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Callable
+
+import torch
+
+from ..errors import XaiError
+
+Progress = Callable[[float, str], None]
+
+
+class Cancelled(XaiError):
+    """The user stopped a running explanation; nothing was computed."""
+
+
+class CancelToken:
+    """A flag one thread sets and a progress callback checks (`token.check()` raises Cancelled)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("explanation cancelled")
+
+
+@contextmanager
+def track(model: torch.nn.Module, total: int, callback: Progress | None, most: int | None = None):
+    """Count the clips passed through `model` while the block runs; report each pass to `callback`.
+
+    `total` is the passes expected, `most` the most an adaptive method may make (integrated
+    gradients refining its integral); past `total` the fraction counts towards `most`.
+    """
+    if callback is None:
+        yield
+        return
+    done = [0]
+    total = max(int(total), 1)
+    most = max(int(most or total), total)
+
+    def hook(module, args):
+        x = args[0] if args else None
+        done[0] += int(x.shape[0]) if torch.is_tensor(x) and x.dim() > 0 else 1
+        n = done[0]
+        if n <= total:
+            callback(n / total, f"{n} of {total} forward passes")
+        else:
+            callback(min(n / most, 1.0), f"{n} forward passes (refining, at most {most})")
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        callback(0.0, f"0 of {total} forward passes")
+        yield
+    finally:
+        handle.remove()
