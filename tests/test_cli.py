@@ -58,6 +58,8 @@ def test_explain_writes_the_contract(tmp_path, capsys):
     K = len(result["probabilities"])
     assert abs(sum(result["probabilities"]) - 1) < 4 * (K + 2) * np.finfo(np.float32).eps
     assert result["input"]["frames"] == 16 and len(result["input"]["source_indices"]) == 16
+    assert result["input"]["sampling"] == {"mode": "spread", "model_fps": None, "source_fps": 8.0,
+                                           "source_frames": [0, 15], "seconds": [0.0, 2.0]}
     assert set(result["timings_ms"]) == {"decode", "forward", "explain", "render", "total"}
     relevance = np.load(out / "relevance.npy")
     assert relevance.dtype == np.float32 and relevance.shape == (16, 64, 64)
@@ -73,6 +75,28 @@ def test_explain_with_target_label_and_option(tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["target"] == {"index": 3, "label": "stand_up"} and result["options"] == {"segment": 2}
     assert (out / "overlay.mp4").exists()
+
+
+def test_explain_at_the_models_frame_rate(tmp_path, capsys):
+    """--sampling fps: a model spec with fps (c3d_small's net and weights, declared at 30 fps) takes
+    16 consecutive frames of a 30 fps clip from its middle; result.json says so."""
+    from xai_core.data.synthetic import CLASSES
+    spec = tmp_path / "at30.yaml"
+    spec.write_text(json.dumps({   # JSON is YAML
+        "name": "c3d_at30", "factory": "xai_core.models.registry:c3d_small", "cam_layer": "block4",
+        "weights": str(ROOT / "assets" / "weights" / "c3d_small.safetensors"),
+        "class_names": list(CLASSES),
+        "input": {"frames": 16, "size": 64, "mean": [0.45] * 3, "std": [0.25] * 3, "fps": 30}}))
+    clip = ROOT / "assets" / "samples" / "intel_asl_thanks.mkv"          # 51 frames at 30 fps: 1.70 s
+    out = tmp_path / "out"
+    assert main(["explain", str(clip), "--model", str(spec), "--method", "grad_cam", "--out", str(out),
+                 "--sampling", "fps"]) == 0
+    body = strict_json((out / "result.json").read_text())["input"]
+    assert body["source_indices"] == list(range(17, 33))                 # (51 - 16) // 2 = 17
+    assert body["sampling"] == {"mode": "fps", "model_fps": 30.0, "source_fps": 30.0,
+                                "source_frames": [17, 32], "seconds": [pytest.approx(17 / 30, abs=1e-4),
+                                                                       pytest.approx(33 / 30, abs=1e-4)]}
+    assert "16 frames at 30 fps span 0.53 s of 1.70 s (source frames 17–32)" in body["notes"]
 
 
 EXPLAIN = ["explain", str(SAMPLE), "--model", "c3d_small", "--out", "o"]
@@ -92,6 +116,9 @@ BAD = [
     (["explain", str(SAMPLE), "--method", "grad_cam", "--out", "o"], "--model", "parse"),
     (occlusion("--format", "gif"), "invalid choice: 'gif'", "parse"),
     (occlusion("--bogus"), "unrecognized arguments: --bogus", "parse"),
+    (occlusion("--sampling", "time"), "argument --sampling: invalid choice: 'time'", "parse"),
+    (occlusion("--sampling", "FPS"), "invalid choice: 'FPS' (choose from 'spread', 'fps')", "parse"),
+    (occlusion("--sampling"), "argument --sampling: expected one argument", "parse"),
     (["train", "--model", "c3d_small", "--epochs", "0"], "not a positive whole number", "parse"),
     (["train", "--model", "c3d_small", "--max-minutes", "nan"], "not a positive number", "parse"),
     (["train", "--model", "nope"], "unknown model 'nope'", "parse"),
@@ -99,6 +126,9 @@ BAD = [
     (EXPLAIN + ["--method", "lime2"], "unknown method 'lime2'", "parse"),
     (EXPLAIN + ["--method", "grad_cam", "--target", "fly"], "unknown target 'fly'", "model"),
     (EXPLAIN + ["--method", "grad_cam", "--target", "99"], "target 99 out of range", "model"),
+    (EXPLAIN + ["--method", "grad_cam", "--sampling", "fps"],
+     "--sampling fps: model c3d_small declares no frame rate (its input spec has no fps); use --sampling spread",
+     "model"),
     (["explain", str(SAMPLE), "--model", "nope", "--method", "grad_cam", "--out", "o"], "unknown model 'nope'",
      "model"),
     (["explain", "missing.mp4", "--model", "c3d_small", "--method", "grad_cam", "--out", "o"], "missing.mp4",

@@ -79,6 +79,28 @@ def test_a_video_shorter_than_a_window_is_one_looped_window(model, frames):
     assert (r.start, r.end) == (0, 9) and r.source_indices == [i % 10 for i in range(16)]
 
 
+def test_a_stream_at_the_models_frame_rate(model, video, frames):
+    """sampling="fps": the windows of iter_windows at the model's rate; plan() knows their length."""
+    from dataclasses import replace
+
+    from xai_core.models.base import VideoModel
+    at4 = VideoModel(model.net, replace(model.info, spec=replace(model.spec, fps=4.0)), model.dry).eval()
+    # 16 frames at 4 fps = 4 s = 32 frames of the 8 fps video; every 2nd source frame
+    p = plan(video, at4.spec, stride=8, sampling="fps")
+    assert (p.length, p.stride, p.starts) == (32, 8, [0, 8])
+    results = list(stream(at4, video, "grad_cam", stride=8, sampling="fps"))
+    clips = list(iter_windows(video, at4.spec, stride=8, sampling="fps"))
+    assert [r.source_indices for r in results] == [c.source_indices for c in clips] \
+        == [list(range(s, s + 32, 2)) for s in (0, 8)]
+    assert [(r.start, r.end) for r in results] == [(0, 30), (8, 38)]    # the frames the model saw
+    assert all(r.explanation.clip.sampling == "fps" for r in results)
+    assert plan(video, at4.spec).length == 16 and plan(video, at4.spec, sampling="fps").stride == 32
+    with pytest.raises(VideoError, match="frames in memory are streamed with sampling='spread'"):
+        stream(at4, frames, sampling="fps")
+    with pytest.raises(VideoError, match="sampling='fps' needs the model's frame rate"):
+        stream(model, video, sampling="fps")
+
+
 def test_bad_input_is_loud(model, tmp_path, frames):
     with pytest.raises(VideoError, match="not found"):
         stream(model, tmp_path / "missing.mp4")

@@ -20,6 +20,7 @@ import numpy as np
 from .errors import XaiError
 
 DEVICES = "cpu, cuda, cuda:N, mps or xpu"
+SAMPLINGS = ("spread", "fps")      # as xai_core.video.SAMPLINGS (not imported here: the CLI starts fast)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +72,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(repeatable; see: methods)")
     e.add_argument("--device", default="cpu", help=DEVICES)
     e.add_argument("--format", choices=("webm", "mp4"), default="webm", help="overlay video format")
+    e.add_argument("--sampling", choices=SAMPLINGS, default="spread",
+                   help="how the model's frames are taken from the video: spread evenly over the whole "
+                        "clip (default), or fps: at the model's frame rate (models whose spec gives fps, "
+                        "e.g. i3d_k400), from the middle of the video")
     e.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
                    help="let a model spec's factory come from MODULE (and its submodules); repeatable. "
                         "Trusted without it: torchvision.models.video, the bundled zoo, a module in the "
@@ -263,8 +268,11 @@ def _explain(args) -> int:
     options = validate_options(info, options, (1, *model.spec.shape))
     if args.target is not None:
         model.target_index(args.target)                # an unknown class before decoding the video
+    if args.sampling == "fps" and model.spec.fps is None:
+        raise XaiError(f"--sampling fps: model {model.name} declares no frame rate (its input spec has no "
+                       "fps); use --sampling spread")
     t0 = time.perf_counter()
-    clip = load_video(args.video, model.spec)
+    clip = load_video(args.video, model.spec, sampling=args.sampling)
     decode_ms = (time.perf_counter() - t0) * 1000
     exp = explain(model, clip, args.method, target=args.target, **options)
     t0 = time.perf_counter()

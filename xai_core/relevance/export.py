@@ -36,10 +36,12 @@ def result_json(exp, clip=None) -> dict:
 
 
 def _input(clip) -> dict:
-    """What the model saw: frame count and grid, which source frames, fps, source, notes."""
+    """What the model saw: frame count and grid, which source frames, fps, source, notes, and how
+    the frames were sampled (spread or at the model's rate) over which span of the source."""
     return {"frames": clip.num_frames, "height": int(clip.frames.shape[1]),
             "width": int(clip.frames.shape[2]), "source_indices": list(map(int, clip.source_indices)),
-            "fps": clip.fps, "source": clip.source, "notes": list(clip.notes)}
+            "fps": clip.fps, "source": clip.source, "notes": list(clip.notes),
+            "sampling": clip.sampling_info()}
 
 
 def _jsonable(d: dict) -> dict:

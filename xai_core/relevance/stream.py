@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import VideoError
-from ..video import Clip, clip_from_array, iter_windows, probe, window_starts
+from ..video import Clip, clip_from_array, iter_windows, probe, window_length, window_starts
 from .explanation import Explanation, explain
 from .temporal import temporal_curve
 
@@ -86,36 +86,55 @@ class StreamPlan:
 
 
 def plan(source: str | os.PathLike | np.ndarray, spec, *, length: int | None = None,
-         stride: int | None = None, fps: float | None = None, cover_end: bool = True) -> StreamPlan:
-    """The windows a stream over `source` will yield (from the file's header; nothing is decoded)."""
-    length = spec.frames if length is None else length
-    stride = length if stride is None else stride
+         stride: int | None = None, fps: float | None = None, cover_end: bool = True,
+         sampling: str = "spread") -> StreamPlan:
+    """The windows a stream over `source` will yield (from the file's header; nothing is decoded).
+
+    sampling="fps" (a file only): windows at the model's frame rate, as `video.iter_windows` makes
+    them; their length follows from the file's frame rate (`video.window_length`).
+    """
     if isinstance(source, np.ndarray):
+        _array_sampling(sampling)
         n = int(source.shape[0])
     else:
         info = probe(source)
         n, fps = info.frame_count, info.fps if fps is None else fps
+        if sampling == "fps" and length is None:
+            length = window_length(spec, info.fps, sampling)
+    length = spec.frames if length is None else length
+    stride = length if stride is None else stride
     return StreamPlan(n, fps, length, stride, window_starts(n, length, stride, cover_end))
+
+
+def _array_sampling(sampling: str) -> None:
+    """Frames in memory are streamed as spread windows only (their frame rate is the caller's word)."""
+    if sampling != "spread":
+        raise VideoError(f"array: sampling={sampling!r}: frames in memory are streamed with sampling='spread'; "
+                         "write them to a file for windows at the model's frame rate")
 
 
 def stream(model, source: str | os.PathLike | np.ndarray, method: str = "grad_cam", *,
            length: int | None = None, stride: int | None = None, display_size: int | None = 256,
            target: int | str | None = None, fps: float | None = None, short: str = "loop",
-           cover_end: bool = True, **options) -> Iterator[WindowResult]:
+           cover_end: bool = True, sampling: str = "spread", **options) -> Iterator[WindowResult]:
     """Explain a video window by window as it is read: one WindowResult per sliding window.
 
     source     a video file, or uint8 frames (N, H, W, 3) in memory (give `fps` if known)
     length     source frames per window (default: the model's spec.frames), sampled to spec.frames
     stride     source frames between window starts (default: length, windows side by side)
+    sampling   "spread" (default): each window's `length` consecutive frames spread over
+               spec.frames; "fps" (a file only): windows at the model's frame rate (spec.fps),
+               `length` following from the source's frame rate (see `video.iter_windows`)
     The windows are those of `video.iter_windows` (see `plan`); each is explained with
     `explain(model, window, method, target, **options)`. Only cheap methods keep up with a video.
     """
     spec = model.spec
     if isinstance(source, np.ndarray):
+        _array_sampling(sampling)
         windows = _array_windows(source, spec, length, stride, display_size, short, cover_end, fps)
     else:
         windows = iter_windows(source, spec, length=length, stride=stride, display_size=display_size,
-                               short=short, cover_end=cover_end)
+                               short=short, cover_end=cover_end, sampling=sampling)
     return _explained(model, windows, method, target, options)
 
 

@@ -17,6 +17,8 @@ class Clip:
     display  (T, h, w, 3) uint8 RGB at display resolution, same field of view (for rendering)
     source_indices  the frame index in the source video of each of the T frames
     notes    what sampling had to do (looped a short video, padded, rotated, ...)
+    sampling how the frames were picked: "spread" (evenly over the clip) or "fps" (at the model's
+             frame rate, spec.fps); see video.sample
     """
 
     frames: np.ndarray
@@ -27,6 +29,7 @@ class Clip:
     source: str = ""
     digest: str = ""
     notes: list[str] = field(default_factory=list)
+    sampling: str = "spread"
 
     @property
     def tensor(self) -> torch.Tensor:
@@ -36,6 +39,20 @@ class Clip:
     @property
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
+
+    def sampling_info(self) -> dict:
+        """How the frames were picked and the span of the source they come from (for result.json).
+
+        mode            "spread" or "fps"
+        model_fps       the model's frame rate (spec.fps), None when it declares none
+        source_fps      the video's frame rate, None when unknown
+        source_frames   [first, last] source frame sampled
+        seconds         [start of the first, end of the last] in seconds, None without source_fps
+        """
+        first, last = (min(self.source_indices), max(self.source_indices)) if self.source_indices else (0, -1)
+        seconds = [round(first / self.fps, 4), round((last + 1) / self.fps, 4)] if self.fps else None
+        return {"mode": self.sampling, "model_fps": self.spec.fps, "source_fps": self.fps,
+                "source_frames": [int(first), int(last)], "seconds": seconds}
 
 
 def to_tensor(frames: np.ndarray, spec: InputSpec) -> torch.Tensor:

@@ -1,8 +1,17 @@
-"""Uniform sampling: T frames spread evenly over a video (or an in-memory array), as a Clip."""
+"""Sampling a video to a model's T frames, as a Clip: spread evenly over it, or at the model's frame rate.
+
+sampling="spread"  T frames spread evenly over the video (or over frames [start, end)): the whole
+                   clip is seen, at whatever speed that makes it.
+sampling="fps"     T frames at the model's frame rate (InputSpec.fps): source frame
+                   first + round(k * source fps / model fps), k = 0..T-1, i.e. T / fps seconds of
+                   the video, from its middle (or from `start`); a shorter video is looped or padded.
+"""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import math
 import os
 
 import numpy as np
@@ -13,6 +22,7 @@ from .clip import Clip
 from .decode import FrameReader, display_shape, file_digest, resize, to_rgb
 
 SHORT_POLICIES = ("loop", "pad")
+SAMPLINGS = ("spread", "fps")
 
 
 def sample_indices(n: int, t: int, short: str = "loop") -> tuple[list[int], str | None]:
@@ -41,6 +51,72 @@ def check_options(short: str = "loop", display_size: int | None = 256, where: st
     if display_size is not None and (not isinstance(display_size, (int, np.integer))
                                      or isinstance(display_size, bool) or display_size < 1):
         raise VideoError(f"{prefix}display_size={display_size!r}: expected a positive number of pixels or None")
+
+
+def check_sampling(sampling: str, spec: InputSpec, where: str = "") -> None:
+    """VideoError unless `sampling` is one of SAMPLINGS, and "fps" only for a spec that gives its fps."""
+    prefix = f"{where}: " if where else ""
+    if sampling not in SAMPLINGS:
+        raise VideoError(f"{prefix}sampling={sampling!r}: expected one of {SAMPLINGS}")
+    if sampling == "fps" and spec.fps is None:
+        raise VideoError(f"{prefix}sampling='fps' needs the model's frame rate, and its input spec gives no "
+                         "fps; use sampling='spread' (frames spread over the clip) or add fps to the spec")
+
+
+def rate_span(spec: InputSpec, source_fps: float | None) -> tuple[int, list[int], list[str]]:
+    """Frames at the model's rate: (L, positions, notes).
+
+    L source frames hold spec.frames frames at spec.fps: round(T * source fps / spec.fps), at
+    least 1; positions[k] = round(k * source fps / spec.fps), capped at L - 1 (a source slower
+    than the model repeats frames). A source whose frame rate is unknown is taken to run at
+    the model's rate (T consecutive frames), and the notes say so.
+    """
+    notes = []
+    if source_fps:
+        step = source_fps / spec.fps
+    else:
+        step = 1.0
+        notes.append(f"the video's frame rate is unknown: taken as the model's {spec.fps:g} fps "
+                     f"({spec.frames} consecutive frames)")
+    length = max(1, _round(spec.frames * step))
+    return length, [min(_round(k * step), length - 1) for k in range(spec.frames)], notes
+
+
+def _round(x: float) -> int:
+    """Halves up (as sample_indices rounds), robust to x * step landing a hair below a half."""
+    return int(math.floor(x + 0.5 + 1e-9))
+
+
+def at_rate(first: int, n: int, positions: list[int], short: str) -> list[int]:
+    """Source frames first + positions, for a video (or range) of n frames from `first`: positions
+    past its end loop back to `first` ("loop") or stay on its last frame ("pad")."""
+    if short == "loop":
+        return [first + p % n for p in positions]
+    return [first + min(p, n - 1) for p in positions]
+
+
+def nearest(decodable: list[int], wanted: list[int]) -> list[int]:
+    """Positions in `decodable` (sorted frame indices) of the frame nearest each wanted index (the
+    earlier one on a tie): a frame that did not decode is replaced by its nearest neighbour in time."""
+    picks = []
+    for w in wanted:
+        j = bisect.bisect_left(decodable, w)
+        if j == len(decodable) or (j > 0 and w - decodable[j - 1] <= decodable[j] - w):
+            j -= 1
+        picks.append(j)
+    return picks
+
+
+def rate_note(t: int, model_fps: float, source_fps: float, indices: list[int], lo: int, hi: int,
+              short: str | None = None) -> str:
+    """What sampling at the model's rate took, e.g. "32 frames at 25 fps span 1.28 s of 2.20 s
+    (source frames 14–51)"; with `short` (the policy), that frames lo..hi-1 were too short for them.
+    source_fps: the video's (the model's when the video's is unknown, as rate_span takes it)."""
+    span = f"{t} frames at {model_fps:g} fps span {t / model_fps:.2f} s"
+    if short is None:
+        return f"{span} of {(hi - lo) / source_fps:.2f} s (source frames {min(indices)}–{max(indices)})"
+    how = "looped" if short == "loop" else "padded by repeating the last frame"
+    return f"{span}, more than the {(hi - lo) / source_fps:.2f} s of source frames {lo}–{hi - 1}: {how}"
 
 
 def rotation_note(rotation: int) -> list[str]:
@@ -96,29 +172,46 @@ def _read(reader: FrameReader, indices: list[int], spec: InputSpec, display_size
 
 
 def load_video(path: str | os.PathLike, spec: InputSpec, *, display_size: int | None = 256,
-               start: int | None = None, end: int | None = None, short: str = "loop") -> Clip:
-    """Read a video file and sample spec.frames frames evenly over it (or over frames [start, end)).
+               start: int | None = None, end: int | None = None, short: str = "loop",
+               sampling: str = "spread") -> Clip:
+    """Read a video file and sample spec.frames frames from it (or from frames [start, end)).
 
+    sampling="spread" (the default) spreads the T frames evenly over the video, first and last
+    frame included. sampling="fps" takes them at the model's frame rate (spec.fps; a spec without
+    one is a VideoError): source frame first + round(k * r), r = source fps / spec.fps, over
+    round(T * r) source frames (T / spec.fps seconds) from the middle of [start, end), or from
+    `start` when it is given; a video whose frame rate is unknown is taken to run at the model's
+    (T consecutive frames, noted). The Clip notes the span ("32 frames at 25 fps span 1.28 s of
+    2.20 s (source frames 14–51)").
     `frames` are resized to spec.height x spec.width (full field of view, no crop); `display`
     keeps the source aspect with the longer side at most `display_size` (None: source size).
     start/end are frame indices (end exclusive), numbered as the container numbers its frames:
-    a frame that fails to decode keeps its index and is never sampled; the T frames are spread
-    evenly over the frames of [start, end) that decode. A video with fewer frames than the spec
-    is looped or padded (`short`). Frames are read once, front to back, keeping only the sampled
-    ones; when the container's frame count proves wrong, or a sampled frame does not decode, the
-    file is read a second time. The Clip's notes say what reading and sampling had to do. Still
-    images OpenCV's video reader opens (PNG, JPEG) count as one-frame videos; a codec OpenCV
-    cannot decode is read with PyAV (see `decode`).
+    a frame that fails to decode keeps its index and is never sampled; "spread" spreads the T
+    frames evenly over the frames of [start, end) that decode, "fps" takes the nearest frame
+    that decodes in its place. A video with fewer frames than it needs (T, or T / spec.fps
+    seconds) is looped or padded (`short`). Frames are read once, front to back, keeping only
+    the sampled ones; when the container's frame count proves wrong, or a sampled frame does
+    not decode, the file is read a second time. The Clip's notes say what reading and sampling
+    had to do. Still images OpenCV's video reader opens (PNG, JPEG) count as one-frame videos;
+    a codec OpenCV cannot decode is read with PyAV (see `decode`).
     Raises VideoError for a missing, empty, unreadable, truncated or undecodable file.
     """
     check_options(short, display_size, str(path))
+    check_sampling(sampling, spec, str(path))
+
+    def pick(lo: int, hi: int, skipped: list[int], fps: float | None) -> tuple[list[int], list[str]]:
+        if sampling == "fps":
+            return _at_rate(lo, hi, spec, fps, short, skipped, centred=start is None, path=str(path))
+        indices, note = _spread(lo, hi, spec.frames, short, skipped, path=str(path))
+        return indices, [note] if note else []
+
     with FrameReader(path) as reader:
         listed = reader.listed  # the container's figure; 0 when it has none
         got: dict = {}
         wanted = [-1]
         if listed and (start or 0) < listed:  # trust the figure for a first pass ...
             lo, hi, _ = _bounds(reader.path, start, end, listed)
-            wanted, _ = _spread(lo, hi, spec.frames, short)
+            wanted, _ = pick(lo, hi, [], reader.info.fps)
             got = _read(reader, wanted, spec, display_size)
         # ... and read to the end when it matters (one extra grab when the figure was right)
         unsure = not listed or end is None or end > listed or not set(wanted) <= set(got)
@@ -126,29 +219,56 @@ def load_video(path: str | os.PathLike, spec: InputSpec, *, display_size: int | 
         info, skipped = reader.info, list(reader.skipped)
         lo, hi, clamped = _bounds(info.path, start, end, n)
         notes = reader.notes(lo, hi)
-    indices, short_note = _spread(lo, hi, spec.frames, short, skipped, path=info.path)
+    indices, sampling_notes = pick(lo, hi, skipped, info.fps)
     if not set(indices) <= set(got):  # the figure was wrong, or frames failed: read again
         with FrameReader(path) as reader:
             got = _read(reader, indices, spec, display_size)
         missing = sorted(set(indices) - set(got))
         if missing:  # a decoder that is not deterministic: typed, never a KeyError
             raise VideoError(f"{info.path}: frame {missing[0]} decoded in one pass but not in the next")
-    notes += clamped + ([short_note] if short_note else []) + rotation_note(info.rotation)
-    digest = params_digest(file_digest(path), spec=spec.to_dict(), display_size=display_size,
-                           start=lo, end=hi, short=short)
+    notes += clamped + sampling_notes + rotation_note(info.rotation)
+    params = dict(spec=spec.to_dict(), display_size=display_size, start=lo, end=hi, short=short)
+    if sampling != "spread":  # spread keeps the digests it always had
+        params.update(sampling=sampling, indices=indices)
+    digest = params_digest(file_digest(path), **params)
     return stack_clip([got[i] for i in indices], spec, indices, fps=info.fps, source=str(path),
-                      digest=digest, notes=notes)
+                      digest=digest, notes=notes, sampling=sampling)
 
 
 def _spread(lo: int, hi: int, t: int, short: str, skipped: list[int] = (),
             path: str = "") -> tuple[list[int], str | None]:
     """sample_indices over the frames of [lo, hi) that decode (all but `skipped`), as absolute frame indices."""
+    frames = _decodable(lo, hi, skipped, path)
+    offsets, note = sample_indices(len(frames), t, short)
+    return [frames[k] for k in offsets], note
+
+
+def _decodable(lo: int, hi: int, skipped, path: str):
+    """The frame indices of [lo, hi) that decode (all but `skipped`); VideoError when none does."""
     gone = {i for i in skipped if lo <= i < hi}
     frames = [i for i in range(lo, hi) if i not in gone] if gone else range(lo, hi)
     if not frames:
         raise VideoError(f"{path}: none of frames {lo}-{hi - 1} could be decoded")
-    offsets, note = sample_indices(len(frames), t, short)
-    return [frames[k] for k in offsets], note
+    return frames
+
+
+def _at_rate(lo: int, hi: int, spec: InputSpec, fps: float | None, short: str, skipped: list[int] = (),
+             centred: bool = True, path: str = "") -> tuple[list[int], list[str]]:
+    """spec.frames frame indices at the model's rate within [lo, hi) (see load_video), and the notes.
+
+    From the middle of [lo, hi) when `centred`, else from lo; a range shorter than the span is
+    looped or padded (`short`); a frame that does not decode is replaced by its nearest neighbour.
+    """
+    length, positions, notes = rate_span(spec, fps)
+    n = hi - lo
+    fits = n >= length
+    first = lo + (n - length) // 2 if fits and centred else lo
+    wanted = at_rate(first, n - (first - lo), positions, short)
+    frames = _decodable(lo, hi, skipped, path)
+    indices = [frames[j] for j in nearest(frames, wanted)] if len(frames) < n else wanted
+    notes.append(rate_note(spec.frames, spec.fps, fps or spec.fps, indices, lo, hi,
+                           None if fits else short))
+    return indices, notes
 
 
 def clip_from_array(frames: np.ndarray, spec: InputSpec, *, display_size: int | None = 256,
