@@ -68,9 +68,9 @@ def main() -> None:
     print(f"port vs Flax reference: max |logit difference| {gap:.1e}")
     rows = []
     for path in real_samples():
-        for T in a.frames:
+        for T, sampling in [(T, "spread") for T in a.frames] + [(model.spec.frames, "fps")]:
             t0 = time.perf_counter()
-            clip = load_video(path, replace(model.spec, frames=T))
+            clip = load_video(path, replace(model.spec, frames=T), sampling=sampling)
             decode_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             with torch.no_grad():
@@ -79,7 +79,8 @@ def main() -> None:
             top = torch.topk(p, 5)
             five = ", ".join(f"{model.class_names[int(i)]} {float(v):.0%}" for v, i in zip(top.values, top.indices))
             looped = " (looped)" if any("looped" in n for n in clip.notes) else ""
-            rows.append(f"| {path.name} | {T}{looped} | {five} | {decode_s:.1f} s | {forward_s:.1f} s |")
+            how = f"{T}{looped}" if sampling == "spread" else f"{T} at {model.spec.fps:g} fps{looped}"
+            rows.append(f"| {path.name} | {how} | {five} | {decode_s:.1f} s | {forward_s:.1f} s |")
             print(rows[-1], flush=True)
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}"
     text = "\n".join([
@@ -107,6 +108,15 @@ def main() -> None:
         "interpreting` is in the top-5 of two of the three ASL clips at 64 frames (`intel_asl_yes`, one",
         "short gesture, reads as robot dancing / tossing coin with either network; it stays out of the",
         "top-5 under every preprocessing tried: centre crops, 25 fps sampling, consecutive frames).",
+        "",
+        "**Sampling.** I3D was trained on 64-frame clips at 25 fps; `i3d_k400` declares `frames: 32, fps:",
+        "25` (1.28 s of video). The dashboard's Explain and Compare pages, like the CLI by default, spread",
+        "the 32 frames evenly over the whole clip, so that the whole clip is explained; on a 13 s clip that",
+        "is about one frame in ten, motion ten times faster than I3D was trained on, which can change its",
+        "answer on motion-defined classes. `explain --sampling fps` (or `load_video(..., sampling=\"fps\")`)",
+        "takes 32 frames at 25 fps from the middle of the video instead (rows \"at 25 fps\" below); a clip",
+        "shorter than 1.28 s is looped. The Live page's windows are 32 consecutive source frames (the",
+        "model's rate for 25 fps footage). `result.json` records the mode and the span of source frames.",
         "",
         "| clip | frames | top-5 (softmax probability) | decode | forward |",
         "|---|---|---|---|---|",
