@@ -92,6 +92,7 @@ def prediction_block(v: View) -> None:
     if "completeness_gap" in exp.extras:
         left.caption(f"Complete within {exp.extras['completeness_gap']:.2%}: the relevance adds up to "
                      "the change of the class score from the baseline clip to this one.")
+    right.caption(f"Top {min(5, len(exp.class_names))} of {len(exp.class_names)} classes")
     right.plotly_chart(probabilities_figure(exp.probabilities, exp.class_names, highlight=exp.target),
                        width="stretch", config={"displayModeBar": False}, key=f"probs-{v.key}")
 

@@ -46,12 +46,13 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     """Count the clips passed through `model` while the block runs; report each pass to `callback`.
 
     `total` is the passes expected, `most` the most an adaptive method may make (integrated
-    gradients refining its integral); past `total` the fraction counts towards `most`.
+    gradients refining its integral); past `total` the fraction counts towards `most`. Yields a
+    one-item list holding the clips counted so far (counted only when there is a callback).
     """
-    if callback is None:
-        yield
-        return
     done = [0]
+    if callback is None:
+        yield done
+        return
     total = max(int(total), 1)
     most = max(int(most or total), total)
 
@@ -67,6 +68,6 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     handle = model.register_forward_pre_hook(hook)
     try:
         callback(0.0, f"0 of {total} forward passes")
-        yield
+        yield done
     finally:
         handle.remove()
