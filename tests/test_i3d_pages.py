@@ -76,6 +76,7 @@ def test_a_real_clip_defaults_to_i3d_with_a_top5_and_method_times():
     assert len(json.loads(bars.proto.spec)["data"][0]["y"]) == 5
     labels = at.sidebar.selectbox(key="method").options                # every method with its expected time
     assert all(re.search(r" · ≈ \d+(\.\d)? (s|min|h)$", label) for label in labels), labels
+    assert any(x.startswith("Grad-CAM · ≈ ") for x in labels)      # short labels: the sidebar is narrow
     took = next(c.value for c in at.caption if c.value.startswith("Grad-CAM (saliency tubes) on i3d_k400:"))
     assert "expected" in took
 

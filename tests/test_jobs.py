@@ -77,7 +77,7 @@ def test_cancel_stops_the_method_at_its_next_pass_and_leaves_the_model_usable():
     with pytest.raises(Cancelled):
         job.result()
     assert not jobs.finished("test-cancel") and jobs.running("test-cancel") is None
-    assert not model.net._forward_pre_hooks and not model._forward_pre_hooks        # hooks removed
+    assert not any(m._forward_pre_hooks for m in model.modules())                  # hooks removed
     assert model.lock.acquire(timeout=1)                  # the lock was released
     model.lock.release()
     assert explain(model, c, "saliency").relevance.shape == (4, 8, 8)               # still usable

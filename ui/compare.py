@@ -12,7 +12,7 @@ from xai_core import get_method, render
 from xai_core.relevance.compare import compare, order_check
 
 from . import cache, widgets
-from .state import follow_default, follow_role, picked
+from .state import follow_default, follow_role, picked, relabel
 
 DEMO_CLIP = "synthetic · stand_up"          # the reversed-order demo: order decides the class
 DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a pooling one that cannot
@@ -35,6 +35,7 @@ def default_models(sample, names: list[str]) -> list[str]:
 def models_ui(names: list[str], sample=None, key: str = "compare_models") -> list[str]:
     """Pick the models to compare (default: see default_models; a pick of the user's stays)."""
     default = default_models(sample, names)
+    relabel(key, [cache.model_label(n) for n in names])
     follow_default(key, names, default)
     return st.multiselect("Models", names, default=_unless_set(key, default), key=key,
                           format_func=cache.model_label, on_change=picked, args=(key,),

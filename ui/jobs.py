@@ -12,8 +12,11 @@ watches it any more. A finished key is remembered (`finished`), so a page that c
 reads the cache at once instead of queueing behind other sessions' work.
 
 `run_ui` is the page side: a progress bar with the callback's message and a Cancel button while
-the job runs, polled by short sleeps and st.rerun() (Streamlit's pages are scripts rerun from the
-top); the result when it is done; "Cancelled" (and a button to run it again) after a cancel.
+the job runs, updated every POLL_S within the page's run (any click, Cancel or another widget,
+interrupts that run at its next update, Streamlit's fast reruns, and the job runs on); the result
+when it is done; "Cancelled" (and a button to run it again) after a cancel. (Rerunning the page
+per poll instead, st.rerun(), never finishes a run, so Streamlit keeps showing the last finished
+run's widgets below the bar.)
 """
 from __future__ import annotations
 
@@ -106,7 +109,7 @@ _lock = threading.Lock()
 
 def _run(job: Job, fn: Callable):
     job.started = time.monotonic()
-    job.message = "starting"
+    job.message = "the prediction's forward pass, then the method's"
     try:
         job.token.check()                     # cancelled while it waited
         return fn(job.report)
@@ -180,6 +183,13 @@ def _run_again(state_key: str) -> None:
     st.session_state.pop(f"{state_key}-cancelled", None)
 
 
+def _progress_text(job: Job, label: str, estimate: float | None) -> str:
+    if job.started is None:
+        return f"{label}: waiting for a free worker (another explanation is running)"
+    of = f" of {describe(estimate)}" if estimate else ""
+    return f"{label}: {job.message} · {job.elapsed():.0f} s{of}"
+
+
 def leave(state_key: str) -> None:
     """The page needs no job now (it shows something cheap or cached): release the one it watched
     and forget a cancel."""
@@ -193,8 +203,8 @@ def run_ui(key: str, fn: Callable, *, label: str, estimate: float | None = None,
     """Run `fn(progress)` in the background and return its result, drawing its progress meanwhile.
 
     While the job runs, this draws a progress bar (`label`, the callback's message, the seconds
-    so far of the estimate) and a Cancel button, sleeps POLL_S and reruns the page: nothing after
-    it runs until the result is there. After a cancel it draws "Cancelled" with a button to run
+    so far of the estimate) and a Cancel button and updates the bar every POLL_S until the result
+    is there. After a cancel it draws "Cancelled" with a button to run
     it again and returns None. A job that failed raises its exception here (an XaiError: the
     page shows it). `state_key` names this page's job in the session state.
     """
@@ -214,16 +224,14 @@ def run_ui(key: str, fn: Callable, *, label: str, estimate: float | None = None,
         job = start(key, fn, me)
     st.session_state[state_key] = job
     if not job.wait(0.2):
-        box = st.container(border=True)
-        of = f" of {describe(estimate)}" if estimate else ""
-        if job.started is None:
-            box.progress(0.0, text=f"{label}: waiting for a free worker (another explanation is running)")
-        else:
-            box.progress(job.fraction, text=f"{label}: {job.message} · {job.elapsed():.0f} s{of}")
+        slot = st.empty()
+        box = slot.container(border=True)
+        bar = box.progress(0.0, text=_progress_text(job, label, estimate))
         box.button("Cancel", key=f"{state_key}-cancel", on_click=_cancel, args=(state_key, key),
                    icon=":material/cancel:", help="Stop this explanation at its next forward pass")
-        time.sleep(POLL_S)
-        st.rerun()
+        while not job.wait(POLL_S):          # a click anywhere interrupts this run at the next update
+            bar.progress(job.fraction, text=_progress_text(job, label, estimate))
+        slot.empty()
     st.session_state.pop(state_key, None)
     error = job.error()
     if isinstance(error, Cancelled):          # cancelled by this session in the meantime

@@ -96,3 +96,15 @@ def follow_default(key: str, offered: list[str], default) -> None:
         return
     if old is not None and chosen == old and chosen != new:
         st.session_state[key] = new
+
+
+def relabel(key: str, labels: list[str]) -> None:
+    """Call before a keyed picker whose option labels change between runs (a method's expected
+    time, a model "(not installed)"): when they changed, the value is set again, so the browser is
+    sent the new label. Without it the browser keeps the old label as the widget's value, sends it
+    back on the next run, and Streamlit, finding no such option, resets the picker to its default."""
+    marker = f"_labels_{key}"
+    before = st.session_state.get(marker)
+    st.session_state[marker] = list(labels)
+    if before is not None and before != list(labels) and key in st.session_state:
+        st.session_state[key] = st.session_state[key]       # read with the old labels, sent with the new

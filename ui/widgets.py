@@ -12,7 +12,7 @@ from xai_core.methods.cost import describe
 
 from . import cache
 from .samples import list_samples
-from .state import follow_default, follow_role, picked
+from .state import follow_default, follow_role, picked, relabel
 
 VIDEO_TYPES = ["mp4", "mkv", "webm", "avi", "gif", "mov", "m4v", "mpg", "mpeg", "ogv"]
 UPLOAD = "Upload a video…"
@@ -30,6 +30,7 @@ def model_ui(label: str = "Model", key: str = "model", names: list[str] | None =
     """
     names = names or cache.model_names()
     notice = notice if notice is not None else st.container()
+    relabel(key, [cache.model_label(n) for n in names])
     if default in names:
         follow_default(key, names, default)
     index = names.index(default) if default in names and key not in st.session_state else 0
@@ -77,21 +78,34 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam", mode
     names = [m.name for m in infos]
     by_name = {m.name: m for m in infos}
     default = default if default in names else names[0]
-    follow_role(key, names, default)
-    times = estimates(model, names) if model is not None else {}
+    times = {}
+    if model is not None:              # kept per model for the session: labels that jump after each run
+        held = st.session_state.get(f"_times_{key}")     # unsettle the picker; the caption below is current
+        times = held[1] if held and held[0] == (model.name, tuple(names)) else estimates(model, names)
+        if times:
+            st.session_state[f"_times_{key}"] = ((model.name, tuple(names)), times)
 
-    def label(n: str) -> str:
+    def label(n: str) -> str:           # with a time, the short label: the sidebar is narrow
         seconds = times.get(n)
-        return by_name[n].label + (f" · {describe(seconds)}" if seconds is not None and seconds >= 1 else "")
+        if seconds is None or seconds < 1:
+            return by_name[n].label
+        return f"{short_label(by_name[n])} · {describe(seconds)}"
 
-    name = st.selectbox("Method", names, index=names.index(st.session_state.get(key, default)), key=key,
+    relabel(key, [label(n) for n in names])      # the times change with the model and with each run
+    follow_role(key, names, default)
+    index = names.index(default) if key not in st.session_state else 0     # else the session's value
+    name = st.selectbox("Method", names, index=index, key=key,
                         format_func=label,
                         help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in infos)
                         + ("\n\nTimes: expected on this machine with the model's defaults, from one forward "
                            "(and backward) pass of the model timed here, or from the method's last run."
                            if times else ""))
     cost = by_name[name].cost
-    st.caption(f"{cost.capitalize()} method" + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else ""))
+    timed = times.get(name, 0) >= 1                   # the picker shows the short label: the full one here
+    now = estimate(model, name, None) if timed else None        # refined by the method's last run
+    st.caption((f"{by_name[name].label}. " if timed else "") + f"{cost.capitalize()} method"
+               + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else "")
+               + (f"; expected {describe(now)} on {model.name} here." if now is not None else ""))
     return name
 
 

@@ -16,6 +16,7 @@ from xai_core.relevance import compare as cmp
 from xai_core.relevance.evidence import no_evidence_note, shown_mode
 
 BACKGROUND_S = 3.0      # expected seconds above which the work runs in a worker, with progress and Cancel
+CONFIRM_S = 90.0        # ... and above which it waits for a click
 
 role = current_role()
 st.title("Compare models")
@@ -63,11 +64,18 @@ key = work_key(models, clips, methods, target)
 slow = any(get_method(m).cost != "cheap" for m in methods) or (seconds or 0) > BACKGROUND_S
 try:
     if slow and not (jobs.finished(key) and not jobs.running(key)):
+        if seconds is not None and seconds > CONFIRM_S and st.session_state.get("compare-confirmed") != key:
+            st.info(f"Explaining {pairs} is expected to take **{describe(seconds)}** on this machine (their "
+                    "forward passes times one pass of each model timed here). Cheaper methods, or fewer models, "
+                    "are faster.", icon=":material/schedule:")
+            st.button(f"Compare ({describe(seconds)})", type="primary", key="compare-confirm",
+                      on_click=lambda: st.session_state.update({"compare-confirmed": key}))
+            st.stop()
         done = jobs.run_ui(key, lambda progress: compute_all(models, clips, methods, target, progress),
                            label=f"Explaining {pairs}", estimate=seconds, state_key="compare-job")
         if done is None:                # cancelled: the message and a button to run it again are shown
             st.stop()
-    else:
+    elif not jobs.finished(key):
         jobs.leave("compare-job")
         with st.status(f"Explaining {pairs}…", expanded=False) as status:
             bar = st.progress(0.0)
