@@ -102,3 +102,5 @@ def test_compare_puts_i3d_beside_c3d_small_on_a_real_clip():
     assert any("i3d_k400" in v for v in ood) and any("c3d_small" in v for v in ood)   # per column
     frames = [img for img in at.get("image") if img.captions and " · frame " in img.captions[0]]
     assert len(frames) == 2
+    # I3D's Grad-CAM values are tens of times c3d_small's: each column its own colour scale, said so
+    assert any("each column has its own colour scale" in c.value for c in at.caption)

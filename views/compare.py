@@ -8,7 +8,7 @@ from ui.compare import (compute_all, expected_seconds, explain_all, frame_share,
 from ui.blocks import export_buttons
 from ui.ood import ood_warning_ui
 from ui.state import current_role
-from ui.widgets import load_ui
+from ui.widgets import load_ui, short_label
 from xai_core import XaiError, get_method, list_methods, render
 from xai_core.methods import cost
 from xai_core.methods.cost import describe
@@ -94,7 +94,9 @@ st.caption(f"{pairs}: {took:.1f} s of computing" + (f" (expected {describe(secon
 orders = {m.name: get_order_check(m.name, clips[m.name].digest, m, clips[m.name]) for m in models}
 truth = sample.truth if sample is not None else None
 labels = cmp.column_labels(exps)
-scales = cmp.column_scales(exps)
+SCALE_RATIO = 10.0      # a method whose columns' own scales differ more than this gets one scale per column
+scales = cmp.column_scales(exps, max_ratio=SCALE_RATIO)
+unshared = cmp.unshared_methods(exps, max_ratio=SCALE_RATIO)
 axis = cmp.common_frames(exps)
 
 backwards = cmp.reversed_class(truth)
@@ -132,7 +134,10 @@ for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
                        f"{exp.clip.frames.shape[1]}×{exp.clip.frames.shape[2]}")
 st.caption("Each tube: the clip's frames back to front, relevance drawn on each on one shared colour "
            "scale (per method), the line following the centre of relevance through time (dashed where it "
-           "is weak).")
+           "is weak)." + "".join(
+               f" {short_label(get_method(m))}: its values differ {f:.0f}-fold between the models (units of each model's "
+               "own layers and scores), so each column has its own colour scale; compare where and when, "
+               "not how strong." for m, f in unshared.items()))
 
 
 # -------------------------------------------------------------- frame by frame, one slider
