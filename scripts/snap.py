@@ -5,6 +5,8 @@
     python scripts/snap.py --role analyst --page compare    # one page of one role
     python scripts/snap.py --url http://127.0.0.1:8501      # a dashboard already running
     python scripts/snap.py --play 8                         # on Live: press Play, shoot after 8 s
+    python scripts/snap.py --role analyst --page explain --clip intel_asl_thanks --method Grad-CAM --name i3d
+                                                            # pick a clip (and method) first: analyst-explain-i3d.png
 
 Streamlit scrolls an inner container, so a plain full-page screenshot shows only the first
 screen; this grows the browser to the page's height first (tests/e2e.py full_page_screenshot).
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e import (browser_page, choose_role, cut_labels, full_page_screenshot, go_to,  # noqa: E402
-                       served_app, wait_settled)
+                       pick, served_app, wait_settled)
 from user_roles import load_roles  # noqa: E402
 
 TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live"}
@@ -41,11 +43,14 @@ def settle_page(page, name: str, play: float) -> None:
     page.wait_for_timeout(800)                    # images and charts finish drawing
 
 
-def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, play: float) -> list[Path]:
-    """Shoot each role's pages (those in `pages`, or all); returns the PNGs written."""
+def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, play: float,
+         clip: str | None = None, method: str | None = None, name: str = "") -> list[Path]:
+    """Shoot each role's pages (those in `pages`, or all); returns the PNGs written. `clip` and
+    `method`: picked first in the sidebar's Clip and Method boxes (the first option containing the
+    text) where the page has them; `name` is added to the file names."""
     written = []
     with browser_page(width=width, height=1000) as page:
-        for name, role in roles.items():
+        for role_name, role in roles.items():
             page.goto(base)
             wait_settled(page)
             choose_role(page, role.title)
@@ -53,8 +58,12 @@ def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, 
                 if pages and p not in pages:
                     continue
                 go_to(page, TITLES[p])
+                if clip and p in ("explain", "compare"):
+                    pick(page, "Clip", clip)
+                if method and p == "explain":
+                    pick(page, "Method", method)
                 settle_page(page, p, play)
-                path = out / f"{name}-{p}.png"
+                path = out / f"{role_name}-{p}{'-' + name if name else ''}.png"
                 w, h = full_page_screenshot(page, path)
                 cut = cut_labels(page)
                 print(f"{path}  ({w} x {h})" + (f"  cut off: {cut}" if cut else ""), flush=True)
@@ -70,6 +79,9 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="a dashboard already running (default: start one)")
     ap.add_argument("--width", type=int, default=1400, help="browser width in CSS pixels")
     ap.add_argument("--play", type=float, default=6.0, help="seconds Live plays before its shot (0: none)")
+    ap.add_argument("--clip", help="pick the first clip whose label contains this text (Explain, Compare)")
+    ap.add_argument("--method", help="pick the first method whose label contains this text (Explain)")
+    ap.add_argument("--name", default="", help="added to the file names: ROLE-PAGE-NAME.png")
     a = ap.parse_args(argv)
     roles = load_roles()
     unknown = sorted(set(a.role or []) - set(roles))
@@ -80,7 +92,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     with (nullcontext(a.url) if a.url else served_app()) as base:
-        snap(base, out, roles, set(a.page or []), a.width, a.play)
+        snap(base, out, roles, set(a.page or []), a.width, a.play, a.clip, a.method, a.name)
     return 0
 
 

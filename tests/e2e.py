@@ -98,6 +98,15 @@ def choose_role(page, title: str) -> None:
     wait_settled(page)
 
 
+def pick(page, label: str, option: str) -> None:
+    """Pick the first option containing `option` in the sidebar's select box labelled `label`."""
+    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
+        has=page.get_by_text(label, exact=True)).first
+    box.click()
+    page.get_by_role("option").filter(has_text=option).first.click()
+    wait_settled(page)
+
+
 def nav_links(page) -> list[str]:
     """The page titles in the sidebar navigation."""
     return [t.strip().splitlines()[-1] for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]

@@ -206,3 +206,26 @@ def test_half_the_relevance_band_holds_the_peak():
                        if c[i:j + 1].sum() >= 0.5 * c.sum() * (1 - 1e-9))
         assert b - a == shortest
     assert peak_span(np.zeros(5)) == (0, 4)
+
+
+def test_a_method_whose_columns_differ_many_fold_gets_a_scale_per_column():
+    """Grad-CAM of I3D and of a small bundled net differ about 30-fold: one shared scale would draw
+    the smaller map blank, so past max_ratio each column keeps its own (and the page says so)."""
+    import numpy as np
+    from xai_core.relevance.explanation import Explanation
+
+    rng = np.random.default_rng(0)
+    base = rng.random((4, 8, 8)).astype(np.float32)
+
+    def exp(model, method, factor):
+        return Explanation(base * factor, 0, np.array([1.0, 0.0]), ["a", "b"], method, model)
+
+    exps = [exp("big", "grad_cam", 30.0), exp("small", "grad_cam", 1.0), exp("big", "saliency", 2.0),
+            exp("small", "saliency", 1.0)]
+    assert cmp.unshared_methods(exps, max_ratio=10) == {"grad_cam": pytest.approx(30.0)}
+    own = [render.shared_scale([e.relevance]) for e in exps]
+    shared = cmp.column_scales(exps)
+    split = cmp.column_scales(exps, max_ratio=10)
+    assert split[:2] == pytest.approx(own[:2])                         # Grad-CAM: each its own
+    assert split[2:] == shared[2:] and split[2] == split[3]            # saliency (2-fold): still shared
+    assert cmp.column_scales(exps, max_ratio=100) == shared

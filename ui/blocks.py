@@ -81,17 +81,26 @@ def no_evidence_block(v: View) -> None:
         st.warning(v.note, icon=":material/info:")
 
 
+LONG_LABEL = 16          # characters: a longer class name (Kinetics') gets the whole row, not a third
+
+
 def prediction_block(v: View) -> None:
     exp = v.exp
-    left, right = st.columns([1, 2])
-    left.metric("Prediction", exp.predicted_label, f"{exp.probabilities[exp.predicted]:.0%} confident",
-                delta_color="off", delta_arrow="off")
+    long = len(exp.predicted_label) > LONG_LABEL
+    if long:                 # st.metric cuts its value off with an ellipsis where it does not fit
+        st.metric("Prediction", exp.predicted_label, f"{exp.probabilities[exp.predicted]:.0%} confident",
+                  delta_color="off", delta_arrow="off")
+    right, left = st.columns([2, 1]) if long else st.columns([1, 2])[::-1]
+    if not long:
+        left.metric("Prediction", exp.predicted_label, f"{exp.probabilities[exp.predicted]:.0%} confident",
+                    delta_color="off", delta_arrow="off")
     if exp.target != exp.predicted:
         left.caption(f"Explaining **{exp.target_label}** ({exp.probabilities[exp.target]:.0%}), "
                      "not the prediction.")
     if "completeness_gap" in exp.extras:
         left.caption(f"Complete within {exp.extras['completeness_gap']:.2%}: the relevance adds up to "
                      "the change of the class score from the baseline clip to this one.")
+    right.caption(f"Top {min(5, len(exp.class_names))} of {len(exp.class_names)} classes")
     right.plotly_chart(probabilities_figure(exp.probabilities, exp.class_names, highlight=exp.target),
                        width="stretch", config={"displayModeBar": False}, key=f"probs-{v.key}")
 

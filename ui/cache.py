@@ -13,6 +13,7 @@ import streamlit as st
 import xai_core
 from xai_core import render
 from xai_core.models.loader import load_user_model, read_models_file
+from xai_core.models.packaged import packaged, packaged_names
 from xai_core.models.registry import bundled, bundled_names
 
 
@@ -31,23 +32,53 @@ def user_model_specs(path: str) -> dict:
 
 
 def model_names() -> list[str]:
-    """Bundled models with trained weights, then the models YAML's (an error there is shown once)."""
-    names = [n for n in bundled_names() if bundled(n).weights.exists()]
+    """Bundled models with trained weights, then the packaged ones (real models whose weights a
+    package provides, installed or not: see model_label), then the models YAML's (an error there
+    is shown once)."""
+    names = [n for n in bundled_names() if bundled(n).weights.exists()] + packaged_names()
     try:
-        return names + list(user_model_specs(str(models_file())))
+        return names + [n for n in user_model_specs(str(models_file())) if n not in names]
     except xai_core.XaiError as e:
-        st.sidebar.warning(f"{e} — only the bundled models are offered.")
+        st.sidebar.warning(f"{e} — only the bundled and packaged models are offered.")
         return names
 
 
-def get_model(name: str):
-    """A model by name: bundled, or declared in the models YAML; loaded once per server process."""
+def not_installed(name: str) -> str | None:
+    """The one command that installs a packaged model's weights, when they are not installed; else None.
+
+    Looked up on every call (no cache): installing the package while the server runs is seen at once.
+    """
+    if name not in packaged_names():
+        return None
+    entry = packaged(name)
+    return None if entry.installed else entry.install
+
+
+def installed(name: str) -> bool:
+    """True for every model but a packaged one whose package is missing."""
+    return not_installed(name) is None
+
+
+def model_label(name: str) -> str:
+    """A model's name in the pickers: "i3d_k400 (not installed)" for a packaged model without its package."""
+    return f"{name} (not installed)" if not installed(name) else name
+
+
+def get_model(name: str, progress=None):
+    """A model by name: bundled, packaged, or declared in the models YAML; loaded once per server process.
+
+    A packaged model's weights are converted once per machine on first use (seconds):
+    `progress(fraction, message)` hears about it. Raises NotInstalled (a ModelSpecError naming
+    the install command) for a packaged model whose package is missing.
+    """
     specs = {}
     try:
         specs = user_model_specs(str(models_file()))
     except xai_core.XaiError:
         pass
-    spec = specs.get(name)
+    spec = specs.get(name) if name not in packaged_names() else None
+    if spec is None and name in packaged_names():
+        packaged(name).weights(progress)      # raises NotInstalled; converts once, then only finds the file
     return _load_model(name, json.dumps(spec, sort_keys=True) if spec else "")
 
 
@@ -114,9 +145,24 @@ def get_explanation(model_name: str, clip_digest: str, method: str, target, opti
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _explain(model_name: str, clip_digest: str, method: str, target, options_json: str, _model, _clip):
-    exp = xai_core.explain(_model, _clip, method, target=target, **json.loads(options_json))
+def _explain(model_name: str, clip_digest: str, method: str, target, options_json: str, _model, _clip,
+             _progress=None):
+    """explain() (`_progress(fraction, message)` after each forward pass; may raise Cancelled,
+    and a cancelled or failed run is not cached)."""
+    exp = xai_core.explain(_model, _clip, method, target=target, progress=_progress, **json.loads(options_json))
     return replace(exp, clip=None)
+
+
+def explanation_key(model_name: str, clip_digest: str, method: str, target, options_json: str) -> str:
+    """The key of one explanation in _explain's cache, as a string (for ui.jobs)."""
+    return json.dumps(["explain", model_name, clip_digest, method, target, options_json])
+
+
+def compute_explanation(model_name: str, clip_digest: str, method: str, target, options_json: str,
+                        _model, _clip, progress=None):
+    """Compute into the cache (or find there) one explanation, reporting `progress`; for ui.jobs'
+    threads. The result carries no clip (get_explanation adds the caller's)."""
+    return _explain(model_name, clip_digest, method, target, options_json, _model, _clip, _progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -11,10 +12,11 @@ from xai_core import get_method, render
 from xai_core.relevance.compare import compare, order_check
 
 from . import cache, widgets
-from .state import follow_role
+from .state import follow_default, follow_role, picked, relabel
 
 DEMO_CLIP = "synthetic · stand_up"          # the reversed-order demo: order decides the class
 DEMO_MODELS = ("c3d_small", "frame2d_pool")  # a 3D model that sees order, a pooling one that cannot
+REAL_MODELS = ("i3d_k400", "c3d_small")     # on real footage: a real Kinetics model beside the bundled 3D CNN
 
 
 def model_names() -> list[str]:
@@ -22,10 +24,21 @@ def model_names() -> list[str]:
     return cache.model_names()
 
 
-def models_ui(names: list[str], key: str = "compare_models") -> list[str]:
-    """Pick the models to compare (default: the 3D model next to the order-blind one)."""
-    default = [n for n in DEMO_MODELS if n in names] or names[:2]
+def default_models(sample, names: list[str]) -> list[str]:
+    """The models compared until the user picks: on a real sample clip I3D beside the bundled 3D CNN
+    (when I3D is installed), else the 3D model next to the order-blind one."""
+    pair = REAL_MODELS if sample is not None and sample.truth is None and all(
+        n in names and cache.installed(n) for n in REAL_MODELS) else DEMO_MODELS
+    return [n for n in pair if n in names] or names[:2]
+
+
+def models_ui(names: list[str], sample=None, key: str = "compare_models") -> list[str]:
+    """Pick the models to compare (default: see default_models; a pick of the user's stays)."""
+    default = default_models(sample, names)
+    relabel(key, [cache.model_label(n) for n in names])
+    follow_default(key, names, default)
     return st.multiselect("Models", names, default=_unless_set(key, default), key=key,
+                          format_func=cache.model_label, on_change=picked, args=(key,),
                           help="Each model gets the same video, sampled to its own input spec.")
 
 
@@ -56,27 +69,70 @@ def video_ui(key: str = "compare_clip"):
     return widgets.video_ui(key, default=DEMO_CLIP)
 
 
-def cached_explain(model, clip, method: str, target, **options):
-    """xai_core.explain through the page cache (keyed by model, clip digest, method, target, options)."""
-    return cache.get_explanation(model.name, clip.digest, method, target, json.dumps(options, sort_keys=True),
-                                 _model=model, _clip=clip)
+def explain_all(models, clips: dict, methods: list[str], target, progress=None, per_pass: bool = True) -> list:
+    """compare() every model x method pair through the page cache (each with this session's clip).
 
-
-def explain_all(models, clips: dict, methods: list[str], target) -> list:
-    """compare() every model x method pair, cached, with a progress bar stepping once per pair."""
-    started = time.perf_counter()
+    `progress(fraction, message)` hears of every pair and, with `per_pass`, of every forward pass
+    (the fraction over all pairs); it may raise Cancelled. Per pass it is called inside the cached
+    function, so it must draw nothing there (a worker's job.report): a page drawing its own bar
+    asks for pairs only.
+    """
     total = len(models) * len(methods)
-    with st.status(f"Explaining {total} model × method pair{'s' if total > 1 else ''}…", expanded=False) as status:
-        bar = st.progress(0.0)
+    at = {"i": 0, "what": ""}
 
-        def step(i, n, model, method):
-            bar.progress(i / n, text=f"{model} · {get_method(method).label} ({i + 1}/{n})")
+    def step(i, n, model, method):
+        at.update(i=i, what=f"{model} · {widgets.short_label(get_method(method))} ({i + 1}/{n})")
+        if progress is not None:
+            progress(i / n, at["what"])
 
-        exps = compare(models, clips, methods, target, explain_fn=cached_explain, progress=step)
-        bar.progress(1.0, text="done")
-        status.update(label=f"{total} explanation{'s' if total > 1 else ''} in "
-                            f"{time.perf_counter() - started:.1f} s", state="complete")
-    return exps
+    def one(model, clip, method, target, **options):
+        def passes(fraction, message):
+            progress((at["i"] + fraction) / total, f"{at['what']}: {message}")
+
+        exp = cache.compute_explanation(model.name, clip.digest, method, target, json.dumps(options, sort_keys=True),
+                                        _model=model, _clip=clip, progress=passes if progress and per_pass else None)
+        return replace(exp, clip=clip)
+
+    return compare(models, clips, methods, target, explain_fn=one, progress=step)
+
+
+def work_key(models, clips: dict, methods: list[str], target) -> str:
+    """One key for all the work of a comparison (every pair, and each model's order check)."""
+    return json.dumps(["compare", [[m.name, clips[m.name].digest] for m in models], list(methods), target])
+
+
+def expected_seconds(models, methods: list[str]) -> float | None:
+    """Expected seconds for all pairs and order checks (None while a model is not timed yet)."""
+    from xai_core.methods import cost
+
+    total = 0.0
+    for model in models:
+        timed = cost.measured(model)
+        if timed is None:
+            return None
+        total += 2 * timed.forward                        # the order check: the clip and its reverse
+        for method in methods:
+            seconds = widgets.estimate(model, method, {})
+            if seconds is None:
+                return None
+            total += seconds
+    return total
+
+
+def compute_all(models, clips: dict, methods: list[str], target, progress) -> float:
+    """The background job: every explanation and order check into the caches; seconds it took."""
+    started = time.perf_counter()
+    explain_all(models, clips, methods, target, progress)
+    for model in models:
+        progress(1.0, f"{model.name}: the clip played backwards")
+        get_order_check(model.name, clips[model.name].digest, model, clips[model.name])
+    return time.perf_counter() - started
+
+
+def top_classes(exp, k: int = 5) -> str:
+    """The k most probable classes in words: "sign language interpreting 61% · ..."."""
+    order = np.argsort(exp.probabilities)[::-1][:k]
+    return " · ".join(f"{exp.class_names[i]} {_pct(float(exp.probabilities[i]))}" for i in order)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -99,8 +155,10 @@ def get_evidence_mask(seed: int, index: int) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def get_order_check(model_name: str, clip_digest: str, _model, _clip):
-    """What the model says on the clip played backwards (one forward pass, cached)."""
-    return order_check(_model, _clip)
+    """What the model says on the clip played backwards (one forward pass, cached; under the
+    model's lock, as explanations hook the model while they run)."""
+    with _model.lock:
+        return order_check(_model, _clip)
 
 
 def order_sentence(check) -> str:

@@ -18,7 +18,8 @@ def ood_warning_ui(result, class_names: list[str] | None = None) -> bool | None:
         st.caption(f"No check of whether this clip is like {result.model}'s training data ({result.message}).")
         return None
     if result.out_of_distribution:
-        known = (f" It only knows {len(class_names)} actions ({', '.join(class_names)}): its answer is always "
+        listed = f" ({', '.join(class_names)})" if class_names and len(class_names) <= 12 else ""
+        known = (f" It only knows {len(class_names)} actions{listed}: its answer is always "
                  "one of them." if class_names else "")
         st.warning(result.message + known, icon=":material/travel_explore:")
     return result.out_of_distribution

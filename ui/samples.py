@@ -39,3 +39,17 @@ def evidence_mask(sample: Sample):
     from xai_core.data.synthetic import make_dataset
 
     return make_dataset(sample.index + 1, sample.seed).masks[sample.index]
+
+
+REAL_MODEL = "i3d_k400"        # a real model of real footage (Kinetics-400), when its package is installed
+DEMO_MODEL = "c3d_small"       # the bundled 3D CNN: the synthetic clips' ground-truth story
+
+
+def default_model(sample: Sample | None, names: list[str], installed=lambda name: True) -> str | None:
+    """The model a clip is explained with until the user picks one: I3D for a real sample clip
+    (when installed), the bundled c3d_small for a synthetic one; None for an upload (no change)."""
+    if sample is None:
+        return None
+    if sample.truth is None and REAL_MODEL in names and installed(REAL_MODEL):
+        return REAL_MODEL
+    return DEMO_MODEL if DEMO_MODEL in names else (names[0] if names else None)

@@ -58,3 +58,53 @@ def follow_role(key: str, offered: list[str], default) -> None:
             st.session_state[key] = kept
     elif chosen not in offered or (changed and chosen == before[1]):
         st.session_state[key] = default
+
+
+def picked(key: str) -> None:
+    """A picker's on_change: the user chose its value (follow_default keeps it from then on)."""
+    st.session_state[f"_picked_{key}"] = st.session_state.get(key)
+
+
+def follow_default(key: str, offered: list[str], default) -> None:
+    """A picker whose default depends on another choice (the model on the clip): the value moves
+    to a new `default` when it is the old default and the user did not pick it in the widget
+    (`picked`, its on_change); a value the user picked, or set otherwise, stays while offered; a
+    value no longer offered becomes the default. Call before the widget; a str or a list
+    (multiselect)."""
+    def norm(v):
+        return list(v) if isinstance(v, (list, tuple)) else v
+
+    marker = f"_default_{key}"
+    old = norm(st.session_state.get(marker))
+    st.session_state[marker] = default
+    if key not in st.session_state:
+        return
+    chosen, user, new = norm(st.session_state[key]), norm(st.session_state.get(f"_picked_{key}")), norm(default)
+    if isinstance(chosen, list):
+        kept = [c for c in chosen if c in offered]
+        if not chosen:                        # nothing picked: the page asks for a pick
+            return
+        if not kept:
+            st.session_state[key] = new
+            return
+        if kept != chosen:
+            st.session_state[key] = chosen = kept
+    elif chosen not in offered:
+        st.session_state[key] = new
+        return
+    if user is not None and user == chosen:
+        return
+    if old is not None and chosen == old and chosen != new:
+        st.session_state[key] = new
+
+
+def relabel(key: str, labels: list[str]) -> None:
+    """Call before a keyed picker whose option labels change between runs (a method's expected
+    time, a model "(not installed)"): when they changed, the value is set again, so the browser is
+    sent the new label. Without it the browser keeps the old label as the widget's value, sends it
+    back on the next run, and Streamlit, finding no such option, resets the picker to its default."""
+    marker = f"_labels_{key}"
+    before = st.session_state.get(marker)
+    st.session_state[marker] = list(labels)
+    if before is not None and before != list(labels) and key in st.session_state:
+        st.session_state[key] = st.session_state[key]       # read with the old labels, sent with the new

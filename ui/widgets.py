@@ -8,42 +8,135 @@ import streamlit as st
 
 import xai_core
 from xai_core import XaiError
+from xai_core.methods.cost import describe
 
 from . import cache
 from .samples import list_samples
-from .state import follow_role
+from .state import follow_default, follow_role, picked, relabel
 
 VIDEO_TYPES = ["mp4", "mkv", "webm", "avi", "gif", "mov", "m4v", "mpg", "mpeg", "ogv"]
 UPLOAD = "Upload a video…"
 
 
-def model_ui(label: str = "Model", key: str = "model", names: list[str] | None = None):
-    """Pick a model (bundled or from the models YAML); the loaded VideoModel, or None with a message."""
+def model_ui(label: str = "Model", key: str = "model", names: list[str] | None = None,
+             default: str | None = None, notice=None):
+    """Pick a model (bundled, packaged or from the models YAML); the loaded VideoModel, or None with a message.
+
+    `default` is the model picked until the user picks one (see follow_default: a new default
+    replaces a model the user did not choose). A packaged model whose package is missing is
+    listed "(not installed)"; picking it shows the one command that installs it, in `notice`
+    (a container; default: here), and returns None. A first load that converts weights shows
+    its progress there.
+    """
     names = names or cache.model_names()
-    name = st.selectbox(label, names, key=key)
+    notice = notice if notice is not None else st.container()
+    relabel(key, [cache.model_label(n) for n in names])
+    if default in names:
+        follow_default(key, names, default)
+    index = names.index(default) if default in names and key not in st.session_state else 0
+    name = st.selectbox(label, names, index=index, key=key, format_func=cache.model_label,
+                        on_change=picked, args=(key,))
+    command = cache.not_installed(name)
+    if command:
+        notice.warning(f"**{name}** is not installed: its trained weights come from a package, installed with one "
+                       "command (then pick it again):", icon=":material/download:")
+        notice.code(command, language="bash")
+        return None
     try:
-        return cache.get_model(name)
+        return load_ui(name, notice)
     except XaiError as e:
-        st.error(str(e))
+        notice.error(str(e))
         return None
 
 
-def method_ui(methods=None, key: str = "method", default: str = "grad_cam") -> str:
+def load_ui(name: str, notice):
+    """cache.get_model(name), with a progress bar in `notice` while a packaged model's weights are
+    prepared (converted once per machine); the bar goes once the model is loaded."""
+    bar = None
+
+    def converting(fraction: float, message: str) -> None:
+        nonlocal bar
+        bar = bar or notice.empty()
+        bar.progress(fraction, text=f"Preparing {name}'s weights (once on this machine): {message}")
+
+    try:
+        return cache.get_model(name, progress=converting)
+    finally:
+        if bar is not None:
+            bar.empty()
+
+
+def method_ui(methods=None, key: str = "method", default: str = "grad_cam", model=None) -> str:
     """Pick an attribution method from the registry (its label; its cost in a caption below).
 
+    With a `model`, each label says how long the method is expected to take on it here
+    ("Integrated gradients · ≈ 35 s", with the model's defaults for the method; see
+    xai_core.methods.cost; the first time, one pass of the model is timed).
     When the offer changes (a role switch), a choice that was the old default or is no longer
     offered becomes the new default; a method the user picked that is still offered stays."""
     infos = methods or xai_core.list_methods()
     names = [m.name for m in infos]
     by_name = {m.name: m for m in infos}
     default = default if default in names else names[0]
+    times = {}
+    if model is not None:              # kept per model for the session: labels that jump after each run
+        held = st.session_state.get(f"_times_{key}")     # unsettle the picker; the caption below is current
+        times = held[1] if held and held[0] == (model.name, tuple(names)) else estimates(model, names)
+        if times:
+            st.session_state[f"_times_{key}"] = ((model.name, tuple(names)), times)
+
+    def label(n: str) -> str:           # with a time, the short label: the sidebar is narrow
+        seconds = times.get(n)
+        if seconds is None or seconds < 1:
+            return by_name[n].label
+        return f"{short_label(by_name[n])} · {describe(seconds)}"
+
+    relabel(key, [label(n) for n in names])      # the times change with the model and with each run
     follow_role(key, names, default)
-    name = st.selectbox("Method", names, index=names.index(st.session_state.get(key, default)), key=key,
-                        format_func=lambda n: by_name[n].label,
-                        help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in infos))
+    index = names.index(default) if key not in st.session_state else 0     # else the session's value
+    name = st.selectbox("Method", names, index=index, key=key,
+                        format_func=label,
+                        help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in infos)
+                        + ("\n\nTimes: expected on this machine with the model's defaults, from one forward "
+                           "(and backward) pass of the model timed here, or from the method's last run."
+                           if times else ""))
     cost = by_name[name].cost
-    st.caption(f"{cost.capitalize()} method" + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else ""))
+    timed = times.get(name, 0) >= 1                   # the picker shows the short label: the full one here
+    now = estimate(model, name, None) if timed else None        # refined by the method's last run
+    st.caption((f"{by_name[name].label}. " if timed else "") + f"{cost.capitalize()} method"
+               + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else "")
+               + (f"; expected {describe(now)} on {model.name} here." if now is not None else ""))
     return name
+
+
+def estimates(model, names: list[str]) -> dict[str, float]:
+    """{method: expected seconds on `model` with its defaults}; {} while the model is busy elsewhere
+    and not yet timed (the first time, one forward and one backward pass are timed, with a spinner)."""
+    from xai_core.methods import cost
+
+    if cost.measured(model) is None:
+        with st.spinner(f"Timing one pass of {model.name} on this machine (once)…"):
+            if cost.pass_cost(model, timeout=0.1) is None:
+                return {}
+    out = {}
+    for n in names:
+        try:
+            out[n] = cost.estimate_seconds(model, n)
+        except XaiError:               # the model's defaults do not fit this method: no time shown
+            pass
+    return out
+
+
+def estimate(model, method: str, options: dict | None) -> float | None:
+    """Expected seconds of `method` with `options` on `model` (None when not known yet or not valid)."""
+    from xai_core.methods import cost
+
+    if cost.measured(model) is None:
+        return None
+    try:
+        return cost.estimate_seconds(model, method, options or {})
+    except XaiError:
+        return None
 
 
 def short_label(info) -> str:
@@ -97,6 +190,8 @@ def _spec_json(spec) -> str:
 def target_ui(class_names: list[str], key: str = "target"):
     """Which class to explain: the prediction (None) or a chosen class."""
     options = [None] + list(class_names)
+    if st.session_state.get(key) not in options:      # another model's class: back to the prediction
+        st.session_state[key] = None
     return st.selectbox("Explain the class", options, key=key,
                         format_func=lambda c: "the predicted class" if c is None else c)
 
@@ -122,23 +217,31 @@ def options_ui(info, model) -> dict | None:
     they ask for counted on the model's input grid. Returns the options that differ from the
     defaults, or None (with the error shown) when they do not validate.
     """
+    from dataclasses import replace
+
     from xai_core.methods.options import validate_options
 
     options = {}
+    own = model.info.defaults_for(info.name)          # sized for this model (I3D: fewer passes)
     with st.expander(f"{info.label} options", expanded=False):
+        if own:
+            st.caption(f"Defaults for {model.name}: " + ", ".join(f"{k} = {v}" for k, v in own.items()))
         for name, spec in info.option_specs.items():
-            key = f"opt-{info.name}-{name}"
+            key = f"opt-{model.name}-{info.name}-{name}"      # per model: its own defaults and layers
             if name == "layer" and info.needs_layer:
                 layers = [model.info.cam_layer] + [n for n in model.layer_names() if n != model.info.cam_layer]
                 value = st.selectbox("layer", layers, key=key, help="The layer whose activations the CAM weighs.")
                 if value != model.info.cam_layer:
                     options[name] = value
                 continue
+            if name in own:
+                spec = replace(spec, default=spec.check(own[name], info.name))
             value = _option_widget(name, spec, key)
             if value != spec.default:
                 options[name] = value
         try:
-            return validate_options(info, options, (1, *model.spec.shape))
+            checked = validate_options(info, {**own, **options}, (1, *model.spec.shape))   # the work as it will run
+            return {k: checked[k] for k in options}
         except XaiError as e:
             st.error(str(e))
             return None

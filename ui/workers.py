@@ -10,6 +10,9 @@ cores each, and the server would stop answering. Instead every window is compute
   previous one has arrived (`ui.live.LiveRun`), so playing sessions take turns window by window;
 - off the page: a page run only waits for its window (no CPU), so a slow window never blocks
   the server's event loop.
+
+Long explanations (Explain and Compare, `ui.jobs`) run on a second pool of the same size, so a
+minute of integrated gradients never holds up a Live window, and Live never holds up them.
 """
 from __future__ import annotations
 
@@ -49,3 +52,19 @@ def pool() -> ThreadPoolExecutor:
 def submit(fn, *args) -> Future:
     """Queue `fn(*args)` behind the work already queued; its Future."""
     return pool().submit(fn, *args)
+
+
+_explain_pool: ThreadPoolExecutor | None = None
+
+
+def explain_pool() -> ThreadPoolExecutor:
+    """The process's pool for long explanations (ui.jobs), apart from Live's (made on first use).
+
+    Its threads keep torch's default thread count: one explanation at a time per worker, with
+    every core, as the page ran it before.
+    """
+    global _explain_pool
+    with _pool_lock:
+        if _explain_pool is None:
+            _explain_pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="xai-explain")
+        return _explain_pool

@@ -1,35 +1,50 @@
 """Compare: one clip x several models (and methods) side by side, one colour scale, one time axis."""
 import streamlit as st
 
-from ui import cache
-from ui.compare import (explain_all, frame_share, get_column_tube, get_evidence_mask, get_order_check, grid,
-                        methods_ui, model_names, models_ui, order_sentence, per_row, side_by_side, table_ui,
-                        target_ui, verdict_badge, video_ui)
+from ui import cache, jobs
+from ui.compare import (compute_all, expected_seconds, explain_all, frame_share, get_column_tube, get_evidence_mask,
+                        get_order_check, grid, methods_ui, model_names, models_ui, order_sentence, per_row,
+                        side_by_side, table_ui, target_ui, top_classes, verdict_badge, video_ui, work_key)
 from ui.blocks import export_buttons
 from ui.ood import ood_warning_ui
 from ui.state import current_role
-from xai_core import XaiError, list_methods, render
+from ui.widgets import load_ui, short_label
+from xai_core import XaiError, get_method, list_methods, render
+from xai_core.methods import cost
+from xai_core.methods.cost import describe
 from xai_core.relevance import compare as cmp
 from xai_core.relevance.evidence import no_evidence_note, shown_mode
+
+BACKGROUND_S = 3.0      # expected seconds above which the work runs in a worker, with progress and Cancel
+CONFIRM_S = 90.0        # ... and above which it waits for a click
 
 role = current_role()
 st.title("Compare models")
 st.caption("One clip, several models or methods side by side: the same colour scale for every column "
            "of a method, one time axis in the source video's frames.")
 
+notice = st.container()             # models not installed, weights being prepared
+
 with st.sidebar:
     sample_clip, sample = video_ui()
-    names = models_ui(model_names())
+    names = models_ui(model_names(), sample)
     offered = [m for m in list_methods() if role.allows(m)]
     methods = methods_ui(offered, role.default_method)
 
 if sample_clip is None:
     st.stop()
+missing = {n: cache.not_installed(n) for n in names if cache.not_installed(n)}
+for name, command in missing.items():
+    notice.warning(f"**{name}** is not installed: its trained weights come from a package, installed with one "
+                   "command (then pick it again):", icon=":material/download:")
+    notice.code(command, language="bash")
+names = [n for n in names if n not in missing]
 if not names or not methods:
-    st.info("Pick at least one model and one method in the sidebar.")
+    if not missing:
+        st.info("Pick at least one model and one method in the sidebar.")
     st.stop()
 try:
-    models = [cache.get_model(n) for n in names]
+    models = [load_ui(n, notice) for n in names]
     clips = {m.name: sample_clip(m.spec) for m in models}
 except XaiError as e:
     st.error(f"Cannot compare on this input: {e}")
@@ -38,16 +53,50 @@ with st.sidebar:
     target = target_ui(models)
 
 # ------------------------------------------------------------------------------ compute
+for model in models:                    # the time each pair is expected to take: one pass timed per model
+    if cost.measured(model) is None:
+        with st.spinner(f"Timing one pass of {model.name} on this machine (once)…"):
+            cost.pass_cost(model, timeout=0.1)
+seconds = expected_seconds(models, methods)
+total = len(models) * len(methods)
+pairs = f"{total} model × method pair{'s' if total > 1 else ''}"
+key = work_key(models, clips, methods, target)
+slow = any(get_method(m).cost != "cheap" for m in methods) or (seconds or 0) > BACKGROUND_S
 try:
-    exps = explain_all(models, clips, methods, target)
+    if slow and not (jobs.finished(key) and not jobs.running(key)):
+        if seconds is not None and seconds > CONFIRM_S and st.session_state.get("compare-confirmed") != key:
+            st.info(f"Explaining {pairs} is expected to take **{describe(seconds)}** on this machine (their "
+                    "forward passes times one pass of each model timed here). Cheaper methods, or fewer models, "
+                    "are faster.", icon=":material/schedule:")
+            st.button(f"Compare ({describe(seconds)})", type="primary", key="compare-confirm",
+                      on_click=lambda: st.session_state.update({"compare-confirmed": key}))
+            st.stop()
+        done = jobs.run_ui(key, lambda progress: compute_all(models, clips, methods, target, progress),
+                           label=f"Explaining {pairs}", estimate=seconds, state_key="compare-job")
+        if done is None:                # cancelled: the message and a button to run it again are shown
+            st.stop()
+    elif not jobs.finished(key):
+        jobs.leave("compare-job")
+        with st.status(f"Explaining {pairs}…", expanded=False) as status:
+            bar = st.progress(0.0)
+            explain_all(models, clips, methods, target, progress=lambda f, m: bar.progress(f, text=m),
+                        per_pass=False)
+            bar.progress(1.0, text="done")
+            status.update(label=f"{pairs}: done", state="complete")
+    exps = explain_all(models, clips, methods, target)          # from the cache, with this session's clips
 except XaiError as e:
     st.error(str(e))
     st.stop()
+took = sum(e.timings_ms["forward"] + e.timings_ms["explain"] for e in exps) / 1000
+st.caption(f"{pairs}: {took:.1f} s of computing" + (f" (expected {describe(seconds)})" if seconds and seconds >= 1
+                                                        else "") + "; results are kept, so going back is instant.")
 
 orders = {m.name: get_order_check(m.name, clips[m.name].digest, m, clips[m.name]) for m in models}
 truth = sample.truth if sample is not None else None
 labels = cmp.column_labels(exps)
-scales = cmp.column_scales(exps)
+SCALE_RATIO = 10.0      # a method whose columns' own scales differ more than this gets one scale per column
+scales = cmp.column_scales(exps, max_ratio=SCALE_RATIO)
+unshared = cmp.unshared_methods(exps, max_ratio=SCALE_RATIO)
 axis = cmp.common_frames(exps)
 
 backwards = cmp.reversed_class(truth)
@@ -67,6 +116,7 @@ for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
         verdict = cmp.verdict(exp, truth, orders[exp.model], backwards)
         badge = verdict_badge(verdict)
         st.markdown(f"**{exp.predicted_label}** · {exp.probabilities[exp.predicted]:.0%} {badge}")
+        st.caption(f"Top {min(5, len(exp.class_names))} of {len(exp.class_names)}: {top_classes(exp)}")
         ood_warning_ui(exp.ood)
         st.markdown(order_sentence(orders[exp.model]))
         if exp.target != exp.predicted:
@@ -84,7 +134,10 @@ for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
                        f"{exp.clip.frames.shape[1]}×{exp.clip.frames.shape[2]}")
 st.caption("Each tube: the clip's frames back to front, relevance drawn on each on one shared colour "
            "scale (per method), the line following the centre of relevance through time (dashed where it "
-           "is weak).")
+           "is weak)." + "".join(
+               f" {short_label(get_method(m))}: its values differ {f:.0f}-fold between the models (units of each model's "
+               "own layers and scores), so each column has its own colour scale; compare where and when, "
+               "not how strong." for m, f in unshared.items()))
 
 
 # -------------------------------------------------------------- frame by frame, one slider

@@ -46,27 +46,38 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     """Count the clips passed through `model` while the block runs; report each pass to `callback`.
 
     `total` is the passes expected, `most` the most an adaptive method may make (integrated
-    gradients refining its integral); past `total` the fraction counts towards `most`.
+    gradients refining its integral); past `total` the fraction counts towards `most`. Yields a
+    one-item list holding the clips counted so far (counted only when there is a callback).
+    The callback is also called, with the same values, before each top-level block of the net
+    runs, so that a Cancelled it raises stops a big model's batch after one block, not the batch.
     """
-    if callback is None:
-        yield
-        return
     done = [0]
+    if callback is None:
+        yield done
+        return
     total = max(int(total), 1)
     most = max(int(most or total), total)
+
+    last = [0.0, f"0 of {total} forward passes"]
 
     def hook(module, args):
         x = args[0] if args else None
         done[0] += int(x.shape[0]) if torch.is_tensor(x) and x.dim() > 0 else 1
         n = done[0]
         if n <= total:
-            callback(n / total, f"{n} of {total} forward passes")
+            last[:] = n / total, f"{n} of {total} forward passes"
         else:
-            callback(min(n / most, 1.0), f"{n} forward passes (refining, at most {most})")
+            last[:] = min(n / most, 1.0), f"{n} forward passes (refining, at most {most})"
+        callback(*last)
 
-    handle = model.register_forward_pre_hook(hook)
+    def again(module, args):
+        callback(*last)          # inside a pass: nothing new, but a cancel is heard a block later, not a batch
+
+    handles = [model.register_forward_pre_hook(hook)]
+    handles += [child.register_forward_pre_hook(again) for child in getattr(model, "net", model).children()]
     try:
-        callback(0.0, f"0 of {total} forward passes")
-        yield
+        callback(*last)
+        yield done
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()

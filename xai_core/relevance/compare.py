@@ -172,17 +172,38 @@ def column_labels(explanations: list[Explanation]) -> list[str]:
     return labels
 
 
-def column_scales(explanations: list[Explanation], mode: str = "positive") -> list[float]:
+def column_scales(explanations: list[Explanation], mode: str = "positive",
+                  max_ratio: float | None = None) -> list[float]:
     """One colour scale per explanation, shared by every explanation of the same method.
 
     With one method that is one scale for all columns, so equal colours mean equal relevance;
     different methods measure in different units, so each method keeps its own scale.
+    `max_ratio`: a method whose explanations' own scales differ more than this factor (Grad-CAM
+    of I3D and of a small bundled net: a 30-fold difference, the smaller map would be drawn
+    blank) gives each of them its own scale (see `unshared_methods`).
     """
     from ..render.colormap import shared_scale
 
+    split = set(unshared_methods(explanations, mode, max_ratio)) if max_ratio else set()
     by_method = {m: shared_scale([e.relevance for e in explanations if e.method == m], mode)
                  for m in {e.method for e in explanations}}
-    return [by_method[e.method] for e in explanations]
+    return [shared_scale([e.relevance], mode) if e.method in split else by_method[e.method]
+            for e in explanations]
+
+
+def unshared_methods(explanations: list[Explanation], mode: str = "positive",
+                     max_ratio: float = 10.0) -> dict[str, float]:
+    """{method: factor} for the methods whose explanations' own colour scales differ more than
+    `max_ratio`-fold (largest over smallest non-zero scale)."""
+    from ..render.colormap import shared_scale
+
+    out = {}
+    for method in dict.fromkeys(e.method for e in explanations):
+        scales = [shared_scale([e.relevance], mode) for e in explanations if e.method == method]
+        scales = [x for x in scales if x > 0]
+        if len(scales) > 1 and max(scales) / min(scales) > max_ratio:
+            out[method] = max(scales) / min(scales)
+    return out
 
 
 def common_frames(explanations: list[Explanation]) -> list[int]:
@@ -317,5 +338,6 @@ def _row(e: Explanation, label: str, numbers: list[int], truth, order, reversed_
 
 
 __all__ = ["OrderCheck", "clips_for", "column_labels", "column_scales", "common_frames", "compare",
+           "unshared_methods",
            "comparison_table", "curve_on", "evidence_on_grid", "evidence_share", "frame_numbers_of",
            "method_options", "order_check", "reversed_class", "shared_curves", "temporal_focus", "verdict"]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelSpecError
+from ..methods.cost import observe
 from ..methods.options import expected_passes, validate_options
 from ..methods.progress import Progress, track
 from ..methods.registry import get_method, run_method
@@ -82,10 +83,11 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, *,
         index = int(probabilities.argmax()) if target is None else model.target_index(target)
         t0 = time.perf_counter()
         passes, most = expected_passes(info, validate_options(info, options, tuple(video.shape)),
-                                       tuple(video.shape)) if progress else (1, 1)
-        with track(model, passes, progress, most):
+                                       tuple(video.shape))
+        with track(model, passes, progress or _quiet, most) as counted:
             relevance = run_method(method, model, video, torch.tensor([index], device=device), **options)
         timings["explain"] = (time.perf_counter() - t0) * 1000
+        observe(model, method, counted[0], timings["explain"] / 1000)   # refines cost.estimate_seconds
     extras = {}
     if info.complete:
         from ..metrics.faithfulness import completeness_gap
@@ -93,6 +95,10 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, *,
                                                       options.get("baseline", 0.0))
     return Explanation(relevance[0].detach().float().cpu().numpy(), index, probabilities,
                        list(model.class_names), method, model.name, dict(options), timings, extras, clip, ood)
+
+
+def _quiet(fraction: float, message: str) -> None:
+    """No one is listening; the passes are still counted (for cost.observe)."""
 
 
 def _nonfinite(logits: torch.Tensor) -> str:
