@@ -1,7 +1,10 @@
 """The out-of-distribution warning: the stored calibration (reloaded and recomputed), what it flags
 and what it leaves alone, its hooks (gone after every check, also on error), and where its result
-travels (Explanation, result.json, Live windows, the CLI); a model without calibration says so."""
+travels (Explanation, result.json, Live windows, the CLI); a model without calibration says so;
+I3D (a real model) calibrated on real footage: quiet on the real sample clips where c3d_small warns."""
+import copy
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,10 +15,16 @@ from torch import nn
 
 from xai_core import cli, explain, load_model, load_video
 from xai_core.data.synthetic import CLASSES, make_dataset
+from xai_core.models import i3d_weights
 from xai_core.models.base import ModelInfo, VideoModel
 from xai_core.models.registry import DEFAULT_SPEC, bundled, bundled_names
 from xai_core.ood import OODResult, calibration_path, check, detector_for
 from xai_core.ood.calibrate import TermSpec, auroc, features, fit_detector
+from xai_core.ood.check import (
+    calibration_file,
+    packaged_calibration_path,
+    weights_digest,
+)
 from xai_core.ood.gaussian import fit_gaussians
 from xai_core.ood.shrinkage import ledoit_wolf
 from xai_core.relevance.export import result_json
@@ -89,6 +98,23 @@ def test_class_conditional_mahalanobis_matches_a_direct_computation():
     one = fit_gaussians(X)                                    # no labels: one Gaussian
     assert one.means.shape == (1, 5)
     np.testing.assert_allclose(one.means[0], X.mean(0), rtol=1e-12)
+
+
+def test_diagonal_gaussian_is_the_ledoit_wolf_diagonal_and_survives_the_file(tmp_path):
+    from xai_core.ood.detector import Detector, Term, load_detector
+    from xai_core.ood.gaussian import fit_diagonal
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 6)) * np.array([1.0, 2, 3, 0.01, 5, 6]) + 7
+    g = fit_diagonal(X)
+    cov, shrinkage = ledoit_wolf(X)
+    np.testing.assert_allclose(g.precision, 1 / np.diag(cov), rtol=1e-12)
+    assert g.shrinkage == pytest.approx(shrinkage)
+    Y = rng.normal(size=(5, 6))
+    np.testing.assert_allclose(g.distance(Y), (((Y - X.mean(0)) ** 2) / np.diag(cov)).sum(1), rtol=1e-10)
+    path = Detector([Term("t", "layer", "x", g, 0.5, 2.0)], 1.0).save(tmp_path / "d.ood.safetensors")
+    back = load_detector(path)
+    np.testing.assert_array_equal(back.terms[0].gaussians.precision, g.precision)
 
 
 def test_threshold_is_the_stated_percentile_and_auroc_counts_pairs():
@@ -272,3 +298,57 @@ def test_non_finite_input_is_out_of_distribution_and_strict_json(models):
     result = check(model, video)
     assert result.out_of_distribution is True and "not finite" in result.message
     assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["score"] is None
+
+
+# ------------------------------------------------- a real model: I3D, calibrated on real footage
+
+
+@pytest.fixture(scope="module")
+def i3d():
+    if i3d_weights.find_checkpoint() is None:
+        if os.environ.get("XAI_REQUIRE_I3D"):
+            pytest.fail(f"I3D's weights are not installed: {i3d_weights.INSTALL}", pytrace=False)
+        pytest.skip(f"I3D's weights not installed ({i3d_weights.INSTALL})")
+    return load_model("i3d_k400")
+
+
+def test_i3d_calibration_ships_in_the_repo_for_exactly_the_converted_weights(i3d):
+    path = packaged_calibration_path("i3d_k400")
+    assert path.parent == ROOT / "assets" / "weights" and path.is_file()
+    assert calibration_file(i3d) == path                      # not next to the weights in the user's cache
+    assert path.stat().st_size < 64 * 1024                    # diagonal precision: small
+    detector, reason = detector_for(i3d)
+    assert detector is not None, reason
+    meta = detector.meta
+    assert meta["model"]["name"] == "i3d_k400" and meta["model"]["weights_digest"] == weights_digest(i3d.net)
+    assert meta["calibration"]["kind"] == "real footage" and meta["measured"]["evaluation"] == "leave one video out"
+    assert meta["measured"]["fpr_held_out_videos"] == meta["measured"]["detector"]["fpr"]
+    altered = VideoModel(copy.deepcopy(i3d.net), i3d.info).eval()   # one weight moved: the calibration is refused
+    with torch.no_grad():
+        next(altered.net.parameters()).add_(1e-3)
+    result = check(altered, torch.zeros(1, 3, i3d.spec.frames, *i3d.spec.size))     # no forward pass runs
+    assert not result.calibrated and "other weights" in result.message
+
+
+def test_compare_page_i3d_is_quiet_on_real_sample_clips_where_c3d_small_warns(i3d, models):
+    """The same real clip beside each model, at each model's own input (I3D: T = 32, 224 x 224)."""
+    stored = detector_for(i3d)[0].meta["check"]["whole"]
+    for path in REAL:
+        result = check(i3d, load_video(path, i3d.spec))
+        assert result.calibrated and result.out_of_distribution is False, f"{path.name}: {result.message}"
+        # the calibration read the same file whole (display_size=None: the same model frames here)
+        assert result.score == pytest.approx(stored[path.name], abs=0.05)
+        assert check(models["c3d_small"], load_video(path, DEFAULT_SPEC)).out_of_distribution is True
+
+
+def test_i3d_warns_on_procedural_clips_and_noise(i3d):
+    detector, _ = detector_for(i3d)
+    stored = detector.meta["check"]["ood"]
+    for name in ("jump.mp4", "sit_down.mp4"):                  # two shipped demo clips the bundled models know
+        result = check(i3d, load_video(SAMPLES / "synthetic" / name, i3d.spec))
+        assert result.out_of_distribution is True, result.message
+        assert result.score == pytest.approx(stored[f"synthetic_shipped/{name}"], abs=0.05)
+    noise = np.random.default_rng(0).integers(0, 256, (i3d.spec.frames, *i3d.spec.size, 3), dtype=np.uint8)
+    assert check(i3d, from_frames(noise, i3d.spec)).out_of_distribution is True
+    flagged = detector.meta["measured"]["in_sample"]["ood_flagged"]
+    assert flagged["synthetic_shipped"] >= 6 and flagged["noise_uniform"] == 6    # as docs/models.md reports

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+LIST_AT_MOST = 12     # class names spelled out in the warning (i3d_k400 knows 400: only the count)
+
 
 def ood_warning_ui(result, class_names: list[str] | None = None) -> bool | None:
     """Warn in plain words when the clip is unlike the model's training data (xai_core.ood).
@@ -18,8 +20,8 @@ def ood_warning_ui(result, class_names: list[str] | None = None) -> bool | None:
         st.caption(f"No check of whether this clip is like {result.model}'s training data ({result.message}).")
         return None
     if result.out_of_distribution:
-        listed = f" ({', '.join(class_names)})" if class_names and len(class_names) <= 12 else ""
-        known = (f" It only knows {len(class_names)} actions{listed}: its answer is always "
-                 "one of them." if class_names else "")
+        listed = f" ({', '.join(class_names)})" if class_names and len(class_names) <= LIST_AT_MOST else ""
+        known = (f" It only knows {len(class_names)} actions{listed}: its answer is always one of them."
+                 if class_names else "")
         st.warning(result.message + known, icon=":material/travel_explore:")
     return result.out_of_distribution

@@ -93,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.set_defaults(run=_train)
 
     from .ood import calibrate as ood_calibrate
-    o = sub.add_parser("calibrate-ood", help="calibrate a bundled model's out-of-distribution warning")
+    o = sub.add_parser("calibrate-ood", help="calibrate a model's out-of-distribution warning")
     ood_calibrate.add_arguments(o)
     o.set_defaults(run=ood_calibrate.run)
     return p

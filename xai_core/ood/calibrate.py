@@ -2,6 +2,9 @@
 
     python -m xai_core calibrate-ood --model c3d_small --real assets/samples --real /data/real
 
+(A packaged real model, i3d_k400, has no training data here: `calibrate_real` fits its detector
+on the --real footage instead; `--model i3d_k400` and `--model all` run it from here.)
+
 Fit: the model's own training clips, regenerated from the training seed (`models.train`:
 TRAIN_SEED), each twice - as generated, and after the H.264 round trip the shipped demo clips
 went through (`render.write_video` .mp4, then `video.load_video`), since the dashboard always
@@ -350,18 +353,22 @@ _BEGIN, _END = "<!-- ood -->", "<!-- /ood -->"
 
 def write_report(path: Path, weights_dir: Path | None = None) -> None:
     """Rewrite the out-of-distribution section of docs/models.md from the stored calibration files."""
+    from ..models.packaged import packaged_names
     from ..models.registry import WEIGHTS, bundled_names
+    from . import calibrate_real
     from .detector import load_detector
 
     weights_dir = weights_dir or WEIGHTS
-    records = {}
-    for name in bundled_names():
-        f = weights_dir / f"{name}.ood.safetensors"
-        if f.is_file():
-            d = load_detector(f)
-            records[name] = {"threshold": d.threshold, **d.meta}
+    records, real_records = {}, {}
+    for names, into in ((bundled_names(), records), (packaged_names(), real_records)):
+        for name in names:
+            f = weights_dir / f"{name}.ood.safetensors"     # a packaged model's ships here too (check.py)
+            if f.is_file():
+                d = load_detector(f)
+                into[name] = {"threshold": d.threshold, **d.meta}
+    real_part = "\n".join(calibrate_real.report_markdown(real_records)).lstrip("\n")
     text = path.read_text() if path.exists() else ""
-    section = f"{_BEGIN}\n{report_markdown(records)}{_END}"
+    section = f"{_BEGIN}\n{report_markdown(records)}{real_part}{_END}"
     if _BEGIN in text and _END in text:
         text = text[:text.index(_BEGIN)] + section + text[text.index(_END) + len(_END):]
     else:
@@ -481,9 +488,19 @@ def _per_video_table(records: dict) -> list[str]:
 
 def main_run(names: list[str], real_paths, config: Config, out: Path | None, report: Path | None,
              progress: Callable[[str], None]) -> list[dict]:
-    """Calibrate several bundled models, sharing the clips; then rewrite the report section."""
+    """Calibrate several models (bundled ones sharing the clips; packaged ones on the real footage,
+    `calibrate_real`); then rewrite the report section."""
+    from ..models.packaged import packaged_names
+    from . import calibrate_real
+
     data: dict = {}
-    records = [calibrate(n, real_paths, config, out, progress, data) for n in names]
+    records = []
+    for n in names:
+        if n in packaged_names():
+            records.append(calibrate_real.calibrate(n, real_paths, calibrate_real.Config(percentile=config.percentile),
+                                                    out, progress))
+        else:
+            records.append(calibrate(n, real_paths, config, out, progress, data))
     if report is not None:
         write_report(report, Path(out) if out else None)
     return records
@@ -491,6 +508,11 @@ def main_run(names: list[str], real_paths, config: Config, out: Path | None, rep
 
 def summary_line(record: dict) -> str:
     m = record["measured"]
+    if record["calibration"].get("kind") == "real footage":
+        d = m["detector"]
+        return (f"{record['model']['name']}: threshold {record['threshold']:.2f}, leave-one-video-out FPR "
+                f"{d['fpr']:.1%}, AUROC {d['auroc_mean']:.3f} per held-out video (worst {d['auroc_min']:.3f}), "
+                f"TPR {d['tpr']:.1%} -> {record['path']}")
     d = m.get("detector")
     real = (f", AUROC {d['auroc']:.3f} (per video {d['auroc_per_video_mean']:.3f}), TPR {d['tpr']:.1%}"
             if d else "")
@@ -507,10 +529,13 @@ def to_json(record: dict) -> str:
 
 def add_arguments(p) -> None:
     """The options of `python -m xai_core calibrate-ood`."""
-    p.add_argument("--model", required=True, help="bundled model name, or 'all'")
+    p.add_argument("--model", required=True,
+                   help="bundled model name, a packaged one (i3d_k400: fitted on the --real footage), or 'all'")
     p.add_argument("--real", action="append", default=[], metavar="PATH",
-                   help="real video file or folder to measure the AUROC against (repeatable)")
-    p.add_argument("--out", default=None, help="folder for NAME.ood.safetensors (default: next to the weights)")
+                   help="real video file or folder: the AUROC's real footage for a bundled model, the fit set "
+                        "for a packaged one (repeatable)")
+    p.add_argument("--out", default=None, help="folder for NAME.ood.safetensors (default: next to the weights; "
+                                               "assets/weights for a packaged model)")
     p.add_argument("--report", default="docs/models.md", help="markdown report to update ('' for none)")
     for key in ("n_fit", "n_val", "n_test"):
         p.add_argument(f"--{key.replace('_', '-')}", type=int, default=getattr(Config, key),
@@ -522,9 +547,23 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     """`python -m xai_core calibrate-ood`: calibrate, write the files and the report."""
     from ..errors import XaiError
+    from ..models.packaged import packaged, packaged_names
     from ..models.registry import bundled, bundled_names
+    from .calibrate_real import recipe_names
 
-    names = bundled_names() if args.model == "all" else [bundled(args.model).name]
+    if args.model == "all":
+        names = bundled_names()
+        for n in (n for n in packaged_names() if n in recipe_names()):
+            if not packaged(n).installed:
+                print(f"skipped {n}: not installed ({packaged(n).install})")
+            elif not args.real:
+                print(f"skipped {n}: it is calibrated on real footage; give --real")
+            else:
+                names.append(n)
+    elif args.model in packaged_names():
+        names = [args.model]
+    else:
+        names = [bundled(args.model).name]
     for key in ("n_fit", "n_val", "n_test"):
         if getattr(args, key) < 16:
             raise XaiError(f"--{key.replace('_', '-')} must be at least 16 (got {getattr(args, key)})")

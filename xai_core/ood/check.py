@@ -8,7 +8,10 @@
 
 A model is calibrated when `<weights stem>.ood.safetensors` sits next to its weights and was made
 for exactly those weights (same digest of the tensors) and input spec; otherwise the result says "not
-calibrated" and holds no numbers. Calibrate with `python -m xai_core calibrate-ood --model NAME`.
+calibrated" and holds no numbers. A packaged model (`info.source == "package"`, e.g. i3d_k400) keeps
+its weights in the user's cache, so its calibration ships in the repository instead, as
+`assets/weights/<name>.ood.safetensors`, matched to the converted weights by the same digest.
+Calibrate with `python -m xai_core calibrate-ood --model NAME`.
 """
 from __future__ import annotations
 
@@ -34,6 +37,24 @@ def calibration_path(weights: str | Path) -> Path:
     return weights.with_name(weights.stem + SUFFIX)
 
 
+def packaged_calibration_path(name: str) -> Path:
+    """Where a packaged model's detector ships: `assets/weights/<name>.ood.safetensors` (its
+    weights live in the user's cache, which the repository cannot hold a file for)."""
+    from ..models.registry import WEIGHTS
+
+    return WEIGHTS / f"{name}{SUFFIX}"
+
+
+def calibration_file(model) -> Path | None:
+    """The detector file for a loaded model: shipped for a packaged model, else next to its
+    weights; None for a model without a weights file."""
+    info = getattr(model, "info", None)
+    if getattr(info, "source", "") == "package":
+        return packaged_calibration_path(info.name)
+    weights = getattr(info, "weights", "") or ""
+    return calibration_path(weights) if weights else None
+
+
 def weights_digest(net) -> str:
     """SHA-256 of a network's weights: every state-dict entry's name, dtype, shape and bytes, in
     name order (the file's format and metadata do not count)."""
@@ -47,12 +68,12 @@ def weights_digest(net) -> str:
 
 def detector_for(model) -> tuple[Detector | None, str]:
     """The model's detector, or (None, why not). Read once per model object and file version."""
-    weights = getattr(getattr(model, "info", None), "weights", "") or ""
-    if not weights:
+    path = calibration_file(model)
+    if path is None:
         return None, f"{_name(model)} has no weights file to keep a calibration next to"
-    path = calibration_path(weights)
     if not path.is_file():
-        return None, f"no calibration file {path.name} next to {_name(model)}'s weights"
+        where = "in assets/weights" if model.info.source == "package" else f"next to {_name(model)}'s weights"
+        return None, f"no calibration file {path.name} {where}"
     stamp = (str(path), path.stat().st_mtime_ns)
     cached = model.__dict__.get("_ood_detector")
     if cached is not None and cached[0] == stamp:
@@ -97,8 +118,9 @@ class Watch:
             raise RuntimeError("watch(): the model did not run inside the block")
         z = {k: float(v[0]) for k, v in self.detector.term_scores(self.seen.features).items()}
         score = max(z.values()) if all(np.isfinite(list(z.values()))) else float("nan")
-        return verdict(_name(self.model), score, self.detector.threshold, self.detector.statistic, z,
-                       self.detector.meta.get("measured", {}).get("fpr_synthetic_test"))
+        measured = self.detector.meta.get("measured", {})
+        fpr = measured.get("fpr_synthetic_test", measured.get("fpr_held_out_videos"))
+        return verdict(_name(self.model), score, self.detector.threshold, self.detector.statistic, z, fpr)
 
 
 @contextmanager

@@ -7,8 +7,9 @@ of different dimension are comparable; the clip's score is the largest z over th
 is out of distribution above `threshold` (a percentile of held-out scores; the file says which).
 
 The file `<weights stem>.ood.safetensors` holds, per term i, `{i}.means` (K, D) and
-`{i}.precision` (D, D) float64, and JSON metadata: the terms, the threshold and its rule, the
-calibration set, the measured AUROC, the weights' digest, and reference scores for a recheck.
+`{i}.precision` (D, D) float64 (or (D,): a diagonal precision), and JSON metadata: the terms, the
+threshold and its rule, the calibration set, the measured AUROC, the weights' digest, and
+reference scores for a recheck.
 It is read with safetensors only (no pickle).
 """
 from __future__ import annotations
@@ -113,7 +114,7 @@ def load_detector(path: Path) -> Detector:
         except (KeyError, TypeError, ValueError) as e:
             raise ModelSpecError(f"{path}: term {i} is incomplete ({e})") from None
         D = g.means.shape[1] if g.means.ndim == 2 else 0
-        if term.source not in SOURCES or g.precision.shape != (D, D) or D == 0 or not term.scale > 0 \
+        if term.source not in SOURCES or g.precision.shape not in ((D, D), (D,)) or D == 0 or not term.scale > 0 \
                 or not (np.isfinite(g.means).all() and np.isfinite(g.precision).all()):
             raise ModelSpecError(f"{path}: term {i} ({spec.get('name')}) has inconsistent shapes or values")
         terms.append(term)

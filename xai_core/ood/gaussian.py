@@ -17,7 +17,8 @@ from .shrinkage import ledoit_wolf
 
 @dataclass
 class Gaussians:
-    """means (K, D) float64 (K = 1 for one class-agnostic Gaussian), precision (D, D) float64."""
+    """means (K, D) float64 (K = 1 for one class-agnostic Gaussian), precision (D, D) float64, or
+    (D,) for a diagonal one (a fixed reference such as a network's BatchNorm statistics)."""
 
     means: np.ndarray
     precision: np.ndarray
@@ -29,6 +30,8 @@ class Gaussians:
         if X.ndim != 2 or X.shape[1] != self.means.shape[1]:
             raise ValueError(f"features of shape {X.shape}, expected (N, {self.means.shape[1]})")
         d = X[:, None, :] - self.means[None]                                # (N, K, D)
+        if self.precision.ndim == 1:                                        # diagonal
+            return np.einsum("nkd,d,nkd->nk", d, self.precision, d).min(1)  # (N,)
         return np.einsum("nkd,de,nke->nk", d, self.precision, d).min(1)     # (N,)
 
 
@@ -48,3 +51,12 @@ def fit_gaussians(X: np.ndarray, labels: np.ndarray | None = None) -> Gaussians:
     cov, shrinkage = ledoit_wolf(X - means[labels])                        # (D, D)
     precision = np.linalg.inv(cov)
     return Gaussians(means, (precision + precision.T) / 2, shrinkage)      # symmetric to the last bit
+
+
+def fit_diagonal(X: np.ndarray) -> Gaussians:
+    """One Gaussian with a diagonal covariance on features X (n, D): the mean, and the diagonal of
+    the Ledoit-Wolf covariance (each variance pulled towards the mean variance by the shrinkage,
+    so a channel that barely varied in the fit set cannot dominate the distance); precision (D,)."""
+    X = np.asarray(X, np.float64)
+    cov, shrinkage = ledoit_wolf(X)
+    return Gaussians(X.mean(0, keepdims=True), 1.0 / np.diag(cov), shrinkage)

@@ -26,7 +26,8 @@ class OODResult:
     statistic: str | None = None
     message: str = ""
     terms: dict = field(default_factory=dict)
-    false_positive_rate: float | None = None    # measured on held-out synthetic clips
+    false_positive_rate: float | None = None    # measured on held-out in-distribution clips (synthetic
+                                                # test clips; held-out real videos for a packaged model)
 
     def to_dict(self) -> dict:
         """Strict-JSON-safe dict (no NaN or inf: a non-finite number becomes None)."""
