@@ -98,8 +98,10 @@ def test_compare_puts_i3d_beside_c3d_small_on_a_real_clip():
     assert len(table) == 2 and table["prediction"].iloc[0] == "sign language interpreting"
     tops = [c.value for c in at.caption if c.value.startswith("Top 5 of ")]
     assert len(tops) == 2 and tops[0].startswith("Top 5 of 400: sign language interpreting")
+    # per column: the clip is real footage, so c3d_small (trained on synthetic clips) warns and
+    # I3D (calibrated on real videos) neither warns nor says it was not checked
     ood = [c.value for c in at.caption if "training data" in c.value] + [w.value for w in at.warning]
-    assert any("i3d_k400" in v for v in ood) and any("c3d_small" in v for v in ood)   # per column
+    assert any("c3d_small" in v for v in ood) and not any("i3d_k400" in v for v in ood)
     frames = [img for img in at.get("image") if img.captions and " · frame " in img.captions[0]]
     assert len(frames) == 2
     # I3D's Grad-CAM values are tens of times c3d_small's: each column its own colour scale, said so
