@@ -81,29 +81,50 @@ def timed(fn, cost: str, device: str) -> tuple[float, str]:
         return float("nan"), f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
 
 
-def captum_equivalents(model, x, target) -> dict:
-    """captum's call for each method that has one, on the same options, as (N, T, H, W)."""
+def captum_equivalents(model, x, target, options: dict | None = None) -> dict:
+    """captum's call for each method that has one, on the same options, as (N, T, H, W).
+
+    `options` {method: {option: value}} overrides the methods' own defaults (I3D's defaults in
+    bench_i3d.py); the options captum has no counterpart for (seed, tolerance, max_steps) are
+    left out: integrated gradients runs captum's fixed `steps`.
+    """
     from captum.attr import (IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel,
                              Occlusion, Saliency)
 
+    from xai_core.methods import get_method
+    from xai_core.methods.gradients import baseline_like
+
+    def opts(name: str) -> dict:
+        return {**get_method(name).options, **(options or {}).get(name, {})}
+
+    def triple(v):
+        return (v,) * 3 if isinstance(v, int) else tuple(v)
+
+    def base(v):                                              # a number as is, "black" as a clip
+        return float(v) if not isinstance(v, str) else baseline_like(model, x, v)
+
     N, C, T, H, W = x.shape                                   # batch, channels, time, height, width
     spread = float(x.max() - x.min())
+    sg, ig, occ, tocc = (opts(n) for n in ("smoothgrad", "integrated_gradients", "occlusion",
+                                           "temporal_occlusion"))
     return {
         "saliency": lambda: Saliency(model).attribute(x, target=target, abs=True).amax(1),
         "smoothgrad": lambda: NoiseTunnel(Saliency(model)).attribute(
-            x, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=16, stdevs=0.15 * spread,
-            target=target, abs=True).amax(1),
+            x, nt_type="smoothgrad", nt_samples=sg["samples"], nt_samples_batch_size=sg["batch_size"],
+            stdevs=sg["stdev"] * spread, target=target, abs=True).amax(1),
         "integrated_gradients": lambda: IntegratedGradients(model).attribute(
-            x, baselines=0.0, target=target, n_steps=64, internal_batch_size=16).sum(1),
+            x, baselines=base(ig["baseline"]), target=target, n_steps=ig["steps"],
+            internal_batch_size=ig["batch_size"]).sum(1),
         "grad_cam": lambda: LayerAttribution.interpolate(
             LayerGradCam(model, model.cam_layer).attribute(x, target=target),
             (T, H, W), interpolate_mode="trilinear")[:, 0],
         "occlusion": lambda: Occlusion(model).attribute(
-            x, sliding_window_shapes=(C, 4, 16, 16), strides=(C, 2, 8, 8), baselines=0.0,
-            target=target, perturbations_per_eval=16)[:, 0],
+            x, sliding_window_shapes=(C, *triple(occ["window"])), strides=(C, *triple(occ["stride"])),
+            baselines=base(occ["baseline"]), target=target,
+            perturbations_per_eval=occ["batch_size"])[:, 0],
         "temporal_occlusion": lambda: Occlusion(model).attribute(
-            x, sliding_window_shapes=(C, 1, H, W), strides=(C, 1, H, W), baselines=0.0,
-            target=target, perturbations_per_eval=16)[:, 0],
+            x, sliding_window_shapes=(C, tocc["segment"], H, W), strides=(C, tocc["segment"], H, W),
+            baselines=0.0, target=target, perturbations_per_eval=tocc["batch_size"])[:, 0],
     }
 
 

@@ -72,6 +72,30 @@ def packaged(name: str) -> PackagedModel:
 # method finishes within a minute on two CPU cores.
 I3D_SPEC = InputSpec(frames=32, height=224, width=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), fps=25.0)
 
+# Each method's options on I3D, sized so that it finishes within a minute on two CPU cores at
+# T = 32 (measured: docs/benchmarks.md, "I3D"; benchmarks/bench_i3d.py). On a quiet 2-core CPU a
+# no_grad forward pass of one clip takes about 1.1 s and a forward + backward to the input 2.2 s
+# per clip at batch 2 (2.4 s for one clip alone); batch 4 is no faster per clip and peaks at 4.3
+# GB resident instead of 2.5, so every method runs 2 clips a batch. Saliency (one forward +
+# backward, ~2.4 s) and Grad-CAM (~1.1 s: its backward stops at Mixed_5c) need no options.
+I3D_METHOD_DEFAULTS = {
+    # 12 noisy copies, 2 a batch: ~26 s.
+    "smoothgrad": {"samples": 12, "batch_size": 2},
+    # 2 forwards + 12 Gauss-Legendre points at 2.2 s: ~29 s, no refinement (one doubling to 24
+    # points would take it past 80 s). Not complete: the score along the path from the
+    # mean-colour baseline jumps between 5% and 10% contrast (0.6 -> 6.4 of 11.9 on
+    # intel_asl_thanks), which 12-16 points cannot resolve. Completeness gaps measured at T = 32
+    # with 8 / 12 / 16 points: intel_asl_thanks 3.9 / 7.9 / 13%, intel_asl_walk 68 / 5.3 / 46%,
+    # intel_asl_yes 116 / 45 / 37%; 12 is the cheapest with the smallest gaps on two of three.
+    # explain() reports each explanation's gap (extras["completeness_gap"]).
+    "integrated_gradients": {"steps": 12, "max_steps": 12, "batch_size": 2},
+    # Whole-clip boxes of 64 x 64 pixels (2 x 2 cells of the 7 x 7 Mixed_5c grid) every 40 pixels:
+    # 5 x 5 boxes, 26 forwards, ~29 s; overlapping boxes average into 9 bands per axis.
+    "occlusion": {"window": (32, 64, 64), "stride": (32, 40, 40), "batch_size": 2},
+    # Two frames at a time (I3D's first layer strides 2 frames): 16 segments, 17 forwards, ~19 s.
+    "temporal_occlusion": {"segment": 2, "batch_size": 2},
+}
+
 register_packaged(PackagedModel(
     name="i3d_k400", family="3d",
     description="Inception-I3D trained on Kinetics-400 (400 human actions): a real model of real footage",
@@ -80,5 +104,5 @@ register_packaged(PackagedModel(
     install=i3d_weights.INSTALL, build=lambda: InceptionI3d(400),
     find=lambda: i3d_weights.find_checkpoint(),                 # looked up at call time, never bound early
     weights=lambda progress=None: i3d_weights.i3d_weights(progress), classes_file=DATA / "kinetics400_labels.txt", spec=I3D_SPEC,
-    cam_layer="Mixed_5c", cam_layers=tuple(MIXED),
+    cam_layer="Mixed_5c", cam_layers=tuple(MIXED), method_defaults=I3D_METHOD_DEFAULTS,
 ))
