@@ -171,28 +171,30 @@ def table(forward: dict, rows: list[tuple[dict, dict | None]]) -> str:
     lines = ["| what | I3D defaults | s | × forward | CPU s | cores | peak MiB | captum s | captum × forward "
              "| ours / captum | captum peak MiB | note |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-             f"| forward (no_grad) | | {fmt_s(forward['forward_s'])} | 1.0 | {fmt_s(forward['forward_cpu_s'])} | "
-             f"{forward['forward_cpu_s'] / forward['forward_s']:.1f} | {forward['peak_mib']:,.0f} | | | | | median of 5 |"]
+             f"| forward (no_grad) | | {fmt_s(forward['forward_s'])} | 1.0 | "
+             f"{fmt_s(forward['forward_cpu_s'])} | {forward['forward_cpu_s'] / forward['forward_s']:.1f} | "
+             f"{forward['peak_mib']:,.0f} | | | | | median of 5 |"]
     for ours, theirs in rows:
         if "error" in ours:
             lines.append(f"| {ours['what']} | | | | | | | | | | | error: {ours['error']} |")
             continue
-        note = f"completeness gap {100 * ours['gap']:.2f}%" if "gap" in ours else ""
-        if ours.get("attempts", 1) > 1:
-            note = f"{note} taken {ours['attempts']} times (busy machine)".strip()
+        notes = [f"completeness gap {100 * ours['gap']:.2f}%"
+                 + (f" (captum: {100 * theirs['gap']:.2f}%)" if theirs and "gap" in theirs else "")] \
+            if "gap" in ours else []
         cap = ["", "", "", ""]
         if theirs and "error" not in theirs:
             cap = [fmt_s(theirs["s"]), f"{theirs['s'] / theirs['forward_s']:.1f}",
                    f"{(ours['s'] / ours['forward_s']) / (theirs['s'] / theirs['forward_s']):.2f}",
                    f"{theirs['peak_mib']:,.0f}"]
-            if "gap" in theirs:
-                note += f" (captum: {100 * theirs['gap']:.2f}%)"
         elif theirs:
-            note = f"{note} captum: {theirs['error']}".strip()
+            notes.append(f"captum: {theirs['error']}")
+        for who, row in (("ours", ours), ("captum", theirs)):
+            if row and row.get("attempts", 1) > 1:
+                notes.append(f"{who} taken {row['attempts']} times (busy machine)")
+        note = "; ".join(notes)
         lines.append(f"| {ours['what']} | {show_options(ours['options'])} | {fmt_s(ours['s'])} | "
-                     f"{ours['s'] / ours['forward_s']:.1f} | {fmt_s(ours['cpu_s'])} | {ours['cpu_s'] / ours['s']:.1f} | "
-                     f"{ours['peak_mib']:,.0f} | "
-                     f"{' | '.join(cap)} | {note} |")
+                     f"{ours['s'] / ours['forward_s']:.1f} | {fmt_s(ours['cpu_s'])} | "
+                     f"{ours['cpu_s'] / ours['s']:.1f} | {ours['peak_mib']:,.0f} | {' | '.join(cap)} | {note} |")
     return "\n".join(lines)
 
 
@@ -202,10 +204,10 @@ HEADER = ("## I3D\n\n"
           "(intel_asl_thanks, (1, 3, 32, 224, 224)), each method and each captum equivalent in a fresh "
           "process. \"s\": wall time, once (saliency and grad_cam: median of 3); \"× forward\": over a "
           "no_grad forward pass timed in the same process around it (median of 5), the figure that "
-          "survives a busy machine best (not fully); \"CPU s\": the method's CPU time, all threads; \"cores\": CPU s over s, "
-          "the cores it got (on a 2-core machine 1.9-2.0 is an undisturbed figure, about 1 means other jobs "
-          "took a core and the wall time is 2-4 times the quiet one; such a measurement is taken again, "
-          "up to twice, and the note says so); "
+          "survives a busy machine best (not fully); \"CPU s\": the method's CPU time, all threads; "
+          "\"cores\": CPU s over s, the cores it got (on a 2-core machine 1.9-2.0 is an undisturbed "
+          "figure, about 1 means other jobs took a core and the wall time is 2-4 times the quiet one; "
+          "such a measurement is taken again, up to twice, and the note says so); "
           "\"ours / captum\": the ratio of the two × forward figures; "
           "\"peak MiB\": on the CPU the peak resident set (ru_maxrss) at the end minus its value with "
           "the model and clip loaded, on CUDA torch.cuda.max_memory_allocated over the memory allocated "
@@ -262,7 +264,8 @@ def main(argv=None) -> None:
         f"`python benchmarks/bench_i3d.py --device {args.device}"
         f"{f' --threads {args.threads}' if args.threads else ''}` on {datetime.date.today()}: "
         f"{machine(args.device)}. Target: {forward['target']}. Load average (1 min) during the run "
-        f"{min(load):.1f}–{max(load):.1f} on {os.cpu_count()} cores; the run took {(time.perf_counter() - t0) / 60:.0f} min. {args.note}".rstrip(), "",
+        f"{min(load):.1f}–{max(load):.1f} on {os.cpu_count()} cores; the run took "
+        f"{(time.perf_counter() - t0) / 60:.0f} min. {args.note}".rstrip(), "",
         table(forward, rows)])
     print(text)
     if not args.no_write:
