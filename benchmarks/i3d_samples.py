@@ -82,7 +82,9 @@ def main() -> None:
             how = f"{T}{looped}" if sampling == "spread" else f"{T} at {model.spec.fps:g} fps{looped}"
             rows.append(f"| {path.name} | {how} | {five} | {decode_s:.1f} s | {forward_s:.1f} s |")
             print(rows[-1], flush=True)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}"
+    import os
+    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, torch "
+               f"{torch.__version__}, load average {os.getloadavg()[0]:.1f} at the end")
     text = "\n".join([
         "## i3d_k400 (3d, Kinetics-400)",
         "",
