@@ -190,6 +190,22 @@ def _progress_text(job: Job, label: str, estimate: float | None) -> str:
     return f"{label}: {job.message} · {job.elapsed():.0f} s{of}"
 
 
+def confirm_long(seconds: float | None, limit: float, key: str, name: str, message: str, button: str) -> None:
+    """Above `limit` expected seconds, wait for a click: show `message`, a `button` with the time, stop.
+
+    The session remembers under f"{name}-confirmed" which work `key` the user confirmed, so the
+    page runs it on the next pass; the button's widget key is f"{name}-confirm".
+    """
+    from xai_core.methods.cost import describe
+
+    if seconds is None or seconds <= limit or st.session_state.get(f"{name}-confirmed") == key:
+        return
+    st.info(message, icon=":material/schedule:")
+    st.button(f"{button} ({describe(seconds)})", type="primary", key=f"{name}-confirm",
+              on_click=lambda: st.session_state.update({f"{name}-confirmed": key}))
+    st.stop()
+
+
 def leave(state_key: str) -> None:
     """The page needs no job now (it shows something cheap or cached): release the one it watched
     and forget a cancel."""

@@ -64,13 +64,10 @@ key = work_key(models, clips, methods, target)
 slow = any(get_method(m).cost != "cheap" for m in methods) or (seconds or 0) > BACKGROUND_S
 try:
     if slow and not (jobs.finished(key) and not jobs.running(key)):
-        if seconds is not None and seconds > CONFIRM_S and st.session_state.get("compare-confirmed") != key:
-            st.info(f"Explaining {pairs} is expected to take **{describe(seconds)}** on this machine (their "
-                    "forward passes times one pass of each model timed here). Cheaper methods, or fewer models, "
-                    "are faster.", icon=":material/schedule:")
-            st.button(f"Compare ({describe(seconds)})", type="primary", key="compare-confirm",
-                      on_click=lambda: st.session_state.update({"compare-confirmed": key}))
-            st.stop()
+        jobs.confirm_long(seconds, CONFIRM_S, key, "compare",
+                          f"Explaining {pairs} is expected to take **{describe(seconds)}** on this machine (their "
+                          "forward passes times one pass of each model timed here). Cheaper methods, or fewer models, "
+                          "are faster.", "Compare")
         done = jobs.run_ui(key, lambda progress: compute_all(models, clips, methods, target, progress),
                            label=f"Explaining {pairs}", estimate=seconds, state_key="compare-job")
         if done is None:                # cancelled: the message and a button to run it again are shown

@@ -49,13 +49,10 @@ try:
         jobs.leave("explain-job")                                           # a job this page ran before
         exp = cache.get_explanation(*args, _model=model, _clip=clip)        # cheap, or cached: at once
     else:
-        if seconds is not None and seconds > CONFIRM_S and st.session_state.get("explain-confirmed") != key:
-            st.info(f"**{info.label}** on {model.name} is expected to take **{describe(seconds)}** on this "
-                    "machine (its forward passes times one pass timed here). Fewer steps, samples or "
-                    "windows in its options make it faster.", icon=":material/schedule:")
-            st.button(f"Explain ({describe(seconds)})", type="primary", key="explain-confirm",
-                      on_click=lambda: st.session_state.update({"explain-confirmed": key}))
-            st.stop()
+        jobs.confirm_long(seconds, CONFIRM_S, key, "explain",
+                          f"**{info.label}** on {model.name} is expected to take **{describe(seconds)}** on this "
+                          "machine (its forward passes times one pass timed here). Fewer steps, samples or "
+                          "windows in its options make it faster.", "Explain")
         done = jobs.run_ui(key, lambda progress: cache.compute_explanation(*args, _model=model, _clip=clip,
                                                                           progress=progress),
                            label=f"{info.label} on {model.name}", estimate=seconds, state_key="explain-job")
