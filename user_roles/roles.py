@@ -22,7 +22,8 @@ RENDERINGS = {
     "ground_truth": "for synthetic clips: the evidence mask and how well the relevance hits it",
     "export": "downloads: tube PNG, overlay video, relevance JSON + NPZ, HTML report",
 }
-SUMMARY_FIELDS = {"label", "confidence", "frames", "where", "method", "model", "share"}
+SUMMARY_FIELDS = {"label", "confidence", "frames", "where", "method", "model", "share", "motion",
+                  "motion_short"}
 OVERLAYS = ("light", "full")
 
 

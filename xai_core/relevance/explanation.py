@@ -33,6 +33,7 @@ class Explanation:
     extras: dict = field(default_factory=dict)   # e.g. completeness_gap for complete methods
     clip: Clip | None = field(default=None, repr=False)
     ood: object = None           # ood.OODResult: is the clip like the model's training data?
+    reliance: object = None      # motion.reliance.Reliance, when measured: order / motion / appearance
 
     @property
     def predicted(self) -> int:

@@ -116,6 +116,8 @@ def explanation_dict(exp, clip=None, *, include_relevance: bool = False,
     numbers = None if clip is None else list(map(int, clip.source_indices))
     body["summary"] = summarise(exp, numbers, summary_template)
     body["timings_ms"] = {k: round(float(v), 1) for k, v in exp.timings_ms.items()}
+    if getattr(exp, "reliance", None) is not None:                    # measured motion reliance
+        body["reliance"] = exp.reliance.to_dict()
     if include_relevance:
         r = np.asarray(exp.relevance, np.float32)                      # (T, H, W)
         body["relevance_shape"] = list(r.shape)

@@ -26,8 +26,38 @@ def where(relevance: np.ndarray, frames: tuple[int, int] | None = None, mode: st
     return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
 
 
+# What a model relies on, by the kind motion_reliance calls (xai_core/motion/reliance.py): the long
+# phrase names the kind and its share, the short one is for a sentence read in a second.
+RELIANCE_PHRASE = {"order": ("motion", "the order of frames", "order"),
+                   "change": ("motion", "change over time", "motion"),
+                   "appearance": ("appearance", "what single frames show", "appearance")}
+RELIANCE_SHORT = {"order": "from how it moves", "change": "from how it moves", "appearance": "from how it looks"}
+
+
+def motion_phrase(reliance, short: bool = False) -> str:
+    """'it relies on motion (the order of frames, 81%)' (short: 'from how it moves'); '' when the
+    reliance was not measured (None) or no counterfactual changed the score (kind 'none').
+
+    reliance  a motion.reliance.Reliance (its .kind and .shares), or its to_dict()
+    """
+    if reliance is None:
+        return ""
+    kind = reliance["kind"] if isinstance(reliance, dict) else reliance.kind
+    shares = reliance["shares"] if isinstance(reliance, dict) else reliance.shares
+    if kind not in RELIANCE_PHRASE:
+        return ""
+    if short:
+        return RELIANCE_SHORT[kind]
+    word, detail, key = RELIANCE_PHRASE[kind]
+    return f"it relies on {word} ({detail}, {float(shares[key]):.0%})"
+
+
 def summary_fields(exp, frame_numbers: list[int] | None = None) -> dict:
-    """The facts a summary sentence is made of (label, confidence, frames, where, share, ...)."""
+    """The facts a summary sentence is made of (label, confidence, frames, where, share, ...).
+
+    `motion` / `motion_short` are '; it relies on motion (the order of frames, 81%)' / ', from how
+    it moves' when the explanation carries a measured motion reliance (`exp.reliance`), else ''
+    (a template puts them straight after another field, with no punctuation of its own)."""
     from ..methods.registry import get_method
 
     curve = temporal_curve(exp.relevance)
@@ -36,7 +66,13 @@ def summary_fields(exp, frame_numbers: list[int] | None = None) -> dict:
     return {"label": exp.target_label, "confidence": f"{float(exp.probabilities[exp.target]):.0%}",
             "frames": f"frame {start}" if start == end else f"frames {start}–{end}",
             "where": where(exp.relevance, span), "share": f"{float(curve[span[0]:span[1] + 1].sum()):.0%}",
-            "method": get_method(exp.method).label, "model": exp.model}
+            "method": get_method(exp.method).label, "model": exp.model,
+            **_motion_fields(getattr(exp, "reliance", None))}
+
+
+def _motion_fields(reliance) -> dict:
+    long, short = motion_phrase(reliance), motion_phrase(reliance, short=True)
+    return {"motion": f"; {long}" if long else "", "motion_short": f", {short}" if short else ""}
 
 
 def summarise(exp, frame_numbers: list[int] | None = None, template: str = DEFAULT_TEMPLATE) -> str:
