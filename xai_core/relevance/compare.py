@@ -182,7 +182,7 @@ def column_scales(explanations: list[Explanation], mode: str = "positive",
     of I3D and of a small bundled net: a 30-fold difference, the smaller map would be drawn
     blank) gives each of them its own scale (see `unshared_methods`).
     """
-    from ..render.colormap import shared_scale
+    from .scale import shared_scale
 
     split = set(unshared_methods(explanations, mode, max_ratio)) if max_ratio else set()
     by_method = {m: shared_scale([e.relevance for e in explanations if e.method == m], mode)
@@ -195,7 +195,7 @@ def unshared_methods(explanations: list[Explanation], mode: str = "positive",
                      max_ratio: float = 10.0) -> dict[str, float]:
     """{method: factor} for the methods whose explanations' own colour scales differ more than
     `max_ratio`-fold (largest over smallest non-zero scale)."""
-    from ..render.colormap import shared_scale
+    from .scale import shared_scale
 
     out = {}
     for method in dict.fromkeys(e.method for e in explanations):
