@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from xai_core.data.synthetic import CLASSES, FINE_KIND, FINE_KINDS, REVERSED_OF, make_dataset, render_clip
+from xai_core.data.synthetic import CLASSES, FINE_KIND, FINE_KINDS, REVERSAL_TWIN, make_dataset, render_clip
 from xai_core.models.loader import load_model
 from xai_core.models.train import DEFAULT_SPEC
 from xai_core.motion.counterfactual import reverse
 from xai_core.video.clip import to_tensor
 
 SEED = 31                  # unused by training (1-4), the demo clips (7) and the other tests
-TWIN = {**REVERSED_OF, **{b: a for a, b in REVERSED_OF.items()}}
+TWIN = REVERSAL_TWIN
 
 
 @pytest.fixture(scope="module")

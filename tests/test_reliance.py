@@ -270,3 +270,36 @@ def test_bad_inputs_are_clear():
     from xai_core.errors import ModelSpecError
     with pytest.raises(ModelSpecError):
         motion_reliance(c3d, torch.zeros(3, 16, 64, 64), target="no_such_class")
+
+
+def test_order_check_is_the_reliance_reversed_prediction(data):
+    """compare.order_check and motion reliance run the same reversed clip: the same answer, and
+    OrderCheck.from_reliance rebuilds the check from a reliance."""
+    from xai_core.relevance.compare import OrderCheck, order_check, reversed_class
+
+    c3d = load_model("c3d_small")
+    for i in (0, 3, 5):                                             # walk_left, stand_up, jump
+        clip = clip_from_array(data.clips[i], c3d.spec)
+        check, r = order_check(c3d, clip), motion_reliance(c3d, clip)
+        again = OrderCheck.from_reliance(r)
+        assert (check.label, check.reversed_label) == (again.label, again.reversed_label)
+        assert check.probability == pytest.approx(again.probability, abs=1e-5)
+        assert check.reversed_probability == pytest.approx(again.reversed_probability, abs=1e-5)
+        assert check.logit_change == pytest.approx(again.logit_change, abs=1e-4)
+        assert check.reversed_ood.calibrated and again.reversed_ood is r.counterfactual("reversed").ood
+        assert check.reversed_label == (reversed_class(check.label) or check.label)
+
+
+def test_relevance_draws_nothing():
+    """relevance/ is numbers: no module of it imports render (the colour scales live in relevance.scale)."""
+    import ast
+    from pathlib import Path
+
+    import xai_core.relevance as relevance
+
+    for path in Path(relevance.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "render" not in (node.module or ""), f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any("render" in a.name for a in node.names), path.name

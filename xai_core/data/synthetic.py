@@ -45,6 +45,7 @@ MOTION_PAIRS = (("walk_left", "walk_right"), ("sit_down", "stand_up"))
 APPEARANCE_PAIRS = (("hold_red", "hold_blue"),)
 # A clip of the first class is a clip of the second played backwards (same frames, reverse order).
 REVERSED_OF = {"walk_left": "walk_right", "stand_up": "sit_down"}
+REVERSAL_TWIN = {**REVERSED_OF, **{b: a for a, b in REVERSED_OF.items()}}   # both ways: the class played backwards
 FINE_KINDS = ("order", "change", "appearance")
 FINE_KIND = {"walk_left": "order", "walk_right": "order", "sit_down": "order", "stand_up": "order",
              "wave": "change", "jump": "change", "hold_red": "appearance", "hold_blue": "appearance"}

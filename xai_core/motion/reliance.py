@@ -99,6 +99,8 @@ class Counterfactual:
     name                one of COUNTERFACTUALS
     label, probability  its predicted class there, and that class's probability
     target_probability  the target class's probability there
+    logit_change        max over classes of |logits(clip) - logits(counterfactual)|: 0 (up to
+                        float) when the model's output does not change at all
     ood                 the OOD check of the counterfactual (calibrated False: no detector)
     """
 
@@ -106,6 +108,7 @@ class Counterfactual:
     label: str
     probability: float
     target_probability: float
+    logit_change: float = float("nan")
     ood: OODResult | None = None
 
     @property
@@ -116,7 +119,7 @@ class Counterfactual:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "label": self.label, "probability": self.probability,
-                "target_probability": self.target_probability,
+                "target_probability": self.target_probability, "logit_change": self.logit_change,
                 "out_of_distribution": self.out_of_distribution,
                 "ood": None if self.ood is None else self.ood.to_dict()}
 
@@ -233,7 +236,7 @@ def motion_reliance(model, clip, target: int | str | None = None) -> Reliance:
     video = video.float()
     variants = counterfactual_clips(video)
     batch = torch.cat([video, *variants.values()])                     # (6, C, T, H, W)
-    logits, oods = _forward(model, batch)                              # (6, K), [6 x OODResult]
+    logits, oods = predict(model, batch)                              # (6, K), [6 x OODResult]
     index = int(logits[0].argmax()) if target is None else _target_index(model, target, logits.shape[1])
     return _reliance(model, logits, oods, index)
 
@@ -250,8 +253,8 @@ def reliance_batch(model, videos: torch.Tensor, targets=None) -> list[Reliance]:
         raise ValueError(f"reliance_batch: videos must be (N, C, T, H, W) with N >= 1, got {tuple(videos.shape)}")
     _check_fits(model, videos)
     videos = videos.float()
-    runs = [_forward(model, videos)]
-    runs += [_forward(model, v) for v in counterfactual_clips(videos).values()]
+    runs = [predict(model, videos)]
+    runs += [predict(model, v) for v in counterfactual_clips(videos).values()]
     n, k = videos.shape[0], runs[0][0].shape[1]
     if targets is None:
         index = runs[0][0].argmax(1).tolist()
@@ -275,8 +278,9 @@ def _reliance(model, logits: np.ndarray, oods: list, target: int) -> Reliance:
     probs = dict(zip(COUNTERFACTUALS, p[1:]))
     score = float(p[0, target])
     parts, shares, remainder = decompose(score, probs["reversed"][target], probs["static"][target], chance)
-    cfs = [Counterfactual(name, names[int(q.argmax())], float(q.max()), float(q[target]), ood)
-           for (name, q), ood in zip(probs.items(), oods[1:])]
+    change = np.abs(logits[1:] - logits[0]).max(1)                      # (5,)
+    cfs = [Counterfactual(name, names[int(q.argmax())], float(q.max()), float(q[target]), float(d), ood)
+           for (name, q), d, ood in zip(probs.items(), change, oods[1:])]
     notes = []
     if sum(abs(v) for v in parts.values()) == 0:
         notes.append("the model scores the clip, its reversal and its static version alike, at chance: "
@@ -304,8 +308,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def _forward(model, videos: torch.Tensor) -> tuple[np.ndarray, list]:
-    """One forward pass without gradients: (logits (N, K) float64 on the CPU, [N x OODResult])."""
+def predict(model, videos: torch.Tensor) -> tuple[np.ndarray, list]:
+    """One forward pass of normalised clips (N, C, T, H, W), without gradients, under the model's
+    lock: (logits (N, K) float64 on the CPU, [N x OODResult] from the same pass). The one way
+    reliance and the order check (relevance.compare.order_check) run a model on counterfactuals."""
     device = _device(model)
     with getattr(model, "lock", nullcontext()), torch.no_grad(), watch(model) as seen:
         logits = model(videos.to(device))
@@ -369,5 +375,5 @@ def _name(model) -> str:
 
 
 __all__ = ["CHANGE_SHARE", "COUNTERFACTUALS", "Counterfactual", "KINDS", "KIND_RULE", "ORDER_SHARE", "PARTS",
-           "Reliance", "TOLERANCE", "counterfactual_clips", "decompose", "kind_of", "motion_reliance",
+           "Reliance", "TOLERANCE", "counterfactual_clips", "decompose", "kind_of", "motion_reliance", "predict",
            "reliance_batch"]
