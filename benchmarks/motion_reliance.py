@@ -74,6 +74,7 @@ def summary(model, rs, truth) -> dict:
     out = {"balanced": balanced_accuracy(called, truth), "calibrated": detector is not None,
            "max_order_share": max(r.shares["order"] for r in rs),
            "max_abs_order_part": max(abs(r.parts["order"]) for r in rs),
+           "max_raw_order": max(abs(r.score - r.counterfactual("reversed").target_probability) for r in rs),
            "accuracy": float(np.mean([r.label == r.target_label for r in rs])), "shares": {}, "called": {},
            "counterfactuals": {}}
     t = np.asarray(truth)
@@ -255,6 +256,13 @@ def report(rows, a, seed) -> str:
         for cf, d in s["counterfactuals"].items():
             cfs.append(f"| {name} | {cf} | {d['target_probability']:.2f} | {pct(d['changed'])} | {pct(d['ood'])} | "
                        f"{pct(d['ood_content'])} |")
+    blind = [(name, s) for name, s in rows if name == "frame2d_pool"]
+    bar = ([f"frame2d_pool is order-blind by construction (a per-frame CNN averaged over time): its largest order "
+            f"share over all {a.n} clips is {blind[0][1]['max_order_share']:.1e} and its largest |order part| "
+            f"{blind[0][1]['max_abs_order_part']:.1e} (bar: <= {rel.TOLERANCE:g}); the raw |s − s(reversed)| before the "
+            f"tolerance is at most {blind[0][1]['max_raw_order']:.1e} (float32 sums in another order). Its order clips cannot be called order by any "
+            "threshold: it does not rely on order, and the reliance says so; its score there (it confuses each "
+            "pair) rests on what moves and what stays.", ""] if blind else [])
     return "\n".join([
         "## Motion reliance: order, change or appearance?", "",
         f"Written by `python benchmarks/motion_reliance.py`. Measured {datetime.date.today()} on {a.n} fresh clips "
@@ -268,7 +276,7 @@ def report(rows, a, seed) -> str:
         f"{' and '.join(CHOICE_MODELS)}), never on these clips. Truth: each clip's finer evidence kind "
         "(order: walk_left/right, sit_down/stand_up; change: wave, jump; appearance: hold_red/blue). "
         "Balanced accuracy: the mean over the three kinds of the share called right (1/3 by guessing).", "",
-        *head, "",
+        *head, "", *bar,
         "Mean shares per finer kind (what the score rests on; 'called' is how often each kind is named):", "",
         *shares, "",
         "The counterfactual clips themselves: what the model says there, and whether its OOD detector "
