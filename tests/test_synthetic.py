@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from xai_core.data.synthetic import (APPEARANCE_PAIRS, CLASSES, EVIDENCE_KIND, MOTION_PAIRS,
-                                     REVERSED_OF, make_dataset, render_clip)
+from xai_core.data.synthetic import (APPEARANCE_PAIRS, CLASSES, EVIDENCE_KIND, FINE_KIND, FINE_KINDS,
+                                     MOTION_PAIRS, REVERSED_OF, make_dataset, render_clip)
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,19 @@ def test_shapes_and_types(data):
     assert data.labels.shape == (N,) and len(data.kinds) == N
     assert np.bincount(data.labels, minlength=len(CLASSES)).tolist() == [6] * len(CLASSES)
     assert all(k == EVIDENCE_KIND[CLASSES[y]] for k, y in zip(data.kinds, data.labels))
+    assert data.fine_kinds == [FINE_KIND[CLASSES[y]] for y in data.labels]
+    assert data[:4] == (data.clips, data.labels, data.masks, data.kinds)  # positional users unchanged
+
+
+def test_fine_kinds_refine_the_kinds():
+    """order and change are motion, appearance is appearance; the order classes are exactly the
+    reversal pairs (each the other backwards), and every class has one fine kind."""
+    assert set(FINE_KIND) == set(CLASSES) and set(FINE_KIND.values()) == set(FINE_KINDS)
+    for name, fine in FINE_KIND.items():
+        assert EVIDENCE_KIND[name] == ("appearance" if fine == "appearance" else "motion"), name
+    paired = {c for a, b in REVERSED_OF.items() for c in (a, b)}
+    assert {c for c, k in FINE_KIND.items() if k == "order"} == paired
+    assert {c for pair in MOTION_PAIRS for c in pair} == paired
 
 
 def test_same_seed_same_clips_and_prefix_stable(data):

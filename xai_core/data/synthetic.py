@@ -19,6 +19,14 @@ pairs; a model that sees time can, and its relevance should sit inside the mask.
     data.labels  # (N,) int64, index into CLASSES
     data.masks   # (N, T, H, W) bool
     data.kinds   # list of "motion" | "appearance"
+    data.fine_kinds  # list of "order" | "change" | "appearance": what deciding the class needs
+
+The finer kind (FINE_KIND) says which part of the evidence decides the class:
+    order       the order of the frames: walk_left/walk_right and sit_down/stand_up, each the
+                other played backwards, so the same frames in the other order are the other class
+    change      change over time but not its order: wave and jump look like themselves played
+                backwards; a single frame (or the static median) does not show them
+    appearance  what a single frame shows: hold_red / hold_blue, the colour of the held ball
 """
 from __future__ import annotations
 
@@ -37,6 +45,10 @@ MOTION_PAIRS = (("walk_left", "walk_right"), ("sit_down", "stand_up"))
 APPEARANCE_PAIRS = (("hold_red", "hold_blue"),)
 # A clip of the first class is a clip of the second played backwards (same frames, reverse order).
 REVERSED_OF = {"walk_left": "walk_right", "stand_up": "sit_down"}
+REVERSAL_TWIN = {**REVERSED_OF, **{b: a for a, b in REVERSED_OF.items()}}   # both ways: the class played backwards
+FINE_KINDS = ("order", "change", "appearance")
+FINE_KIND = {"walk_left": "order", "walk_right": "order", "sit_down": "order", "stand_up": "order",
+             "wave": "change", "jump": "change", "hold_red": "appearance", "hold_blue": "appearance"}
 
 SHIFT = 4                # cv2 sub-pixel bits: coordinates are drawn at 1/16 pixel
 _ONE = 1 << SHIFT
@@ -47,6 +59,7 @@ class SyntheticSet(NamedTuple):
     labels: np.ndarray   # (N,) int64
     masks: np.ndarray    # (N, T, H, W) bool: the voxels that decide the class
     kinds: list          # (N,) "motion" | "appearance"
+    fine_kinds: list     # (N,) "order" | "change" | "appearance" (FINE_KIND); last, for positional users
 
 
 def make_dataset(n: int, seed: int, frames: int = 16, size: int = 64) -> SyntheticSet:
@@ -59,7 +72,8 @@ def make_dataset(n: int, seed: int, frames: int = 16, size: int = 64) -> Synthet
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         clips[i], masks[i] = render_clip(CLASSES[labels[i]], rng, frames, size)
-    return SyntheticSet(clips, labels, masks, [EVIDENCE_KIND[CLASSES[k]] for k in labels])
+    return SyntheticSet(clips, labels, masks, [EVIDENCE_KIND[CLASSES[k]] for k in labels],
+                        [FINE_KIND[CLASSES[k]] for k in labels])
 
 
 def render_clip(name: str, rng: np.random.Generator, frames: int = 16, size: int = 64):

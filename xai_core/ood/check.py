@@ -112,22 +112,39 @@ class Watch:
         self.seen = None
 
     def result(self) -> OODResult:
+        """The first clip's result (explain() runs one clip)."""
         if self.detector is None:
             return not_calibrated(_name(self.model), self.reason)
         if self.seen is None or not self.seen.features:
             raise RuntimeError("watch(): the model did not run inside the block")
-        z = {k: float(v[0]) for k, v in self.detector.term_scores(self.seen.features).items()}
-        score = max(z.values()) if all(np.isfinite(list(z.values()))) else float("nan")
+        return self.results(self.seen.batch)[0]
+
+    def results(self, n: int) -> list[OODResult]:
+        """One OODResult per clip of the first pass run in the block (n clips, batch order);
+        n times the "not calibrated" result for a model without a calibration."""
+        if self.detector is None:
+            return [not_calibrated(_name(self.model), self.reason)] * n
+        if self.seen is None or not self.seen.features:
+            raise RuntimeError("watch(): the model did not run inside the block")
+        if self.seen.batch != n:
+            raise RuntimeError(f"watch(): the first pass ran {self.seen.batch} clips, not {n}")
+        z = self.detector.term_scores(self.seen.features)              # {term: (N,)}
         measured = self.detector.meta.get("measured", {})
         fpr = measured.get("fpr_synthetic_test", measured.get("fpr_held_out_videos"))
-        return verdict(_name(self.model), score, self.detector.threshold, self.detector.statistic, z, fpr)
+        out = []
+        for i in range(n):
+            zi = {k: float(v[i]) for k, v in z.items()}
+            score = max(zi.values()) if all(np.isfinite(list(zi.values()))) else float("nan")
+            out.append(verdict(_name(self.model), score, self.detector.threshold, self.detector.statistic,
+                               zi, fpr))
+        return out
 
 
 @contextmanager
 def watch(model):
     """Record the detector's features during the forward passes run inside the block (hooks
     removed on exit, also on error); no hooks at all for a model without a calibration.
-    The block should run one clip (N = 1): `result()` reads the first."""
+    `result()` reads the first clip of the first pass; `results()` every clip of it."""
     detector, reason = detector_for(model)
     w = Watch(model, detector, reason)
     if detector is None:

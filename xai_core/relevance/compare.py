@@ -119,29 +119,43 @@ def _target_for(model, target) -> int:
 
 @dataclass(frozen=True)
 class OrderCheck:
-    """What a model says on a clip and on the same clip played backwards."""
+    """What a model says on a clip and on the same clip played backwards.
+
+    The reversed clip is motion.counterfactual.reverse's, run by motion.reliance.predict (the same
+    counterfactual and pass that motion reliance's "order" part rests on); `reversed_ood` is the
+    model's OOD verdict on it (calibrated False without a detector; None from a bare constructor).
+    """
 
     label: str
     probability: float
     reversed_label: str
     reversed_probability: float
     logit_change: float            # max |logits(clip) - logits(reversed clip)|
+    reversed_ood: object = None    # OODResult | None
 
     @property
     def same(self) -> bool:
         return self.label == self.reversed_label
 
+    @classmethod
+    def from_reliance(cls, reliance) -> OrderCheck:
+        """The order check a motion reliance (motion.reliance.Reliance) already holds."""
+        rev = reliance.counterfactual("reversed")
+        return cls(reliance.label, reliance.probability, rev.label, rev.probability, rev.logit_change, rev.ood)
+
 
 def order_check(model, clip: Clip) -> OrderCheck:
-    """Run the model on the clip and on its frames in reverse order (one forward pass each)."""
-    device = next(model.parameters()).device
-    video = clip.tensor.unsqueeze(0).to(device)                   # (1, C, T, H, W)
-    with torch.no_grad():
-        logits = model(torch.cat([video, video.flip(2)])).float()  # (2, K): clip, reversed
-    p = torch.softmax(logits, 1).cpu().numpy()
+    """Run the model on the clip and on its frames in reverse order (one forward pass of both)."""
+    from ..motion.counterfactual import reverse
+    from ..motion.reliance import predict
+
+    video = clip.tensor.unsqueeze(0)                                    # (1, C, T, H, W)
+    logits, oods = predict(model, torch.cat([video, reverse(video)]))   # (2, K) float64: clip, reversed
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
     a, b = int(p[0].argmax()), int(p[1].argmax())
     return OrderCheck(model.class_names[a], float(p[0, a]), model.class_names[b], float(p[1, b]),
-                      float((logits[0] - logits[1]).abs().max()))
+                      float(np.abs(logits[0] - logits[1]).max()), oods[1])
 
 
 # ------------------------------------------------------------------------------ reading
@@ -182,7 +196,7 @@ def column_scales(explanations: list[Explanation], mode: str = "positive",
     of I3D and of a small bundled net: a 30-fold difference, the smaller map would be drawn
     blank) gives each of them its own scale (see `unshared_methods`).
     """
-    from ..render.colormap import shared_scale
+    from .scale import shared_scale
 
     split = set(unshared_methods(explanations, mode, max_ratio)) if max_ratio else set()
     by_method = {m: shared_scale([e.relevance for e in explanations if e.method == m], mode)
@@ -195,7 +209,7 @@ def unshared_methods(explanations: list[Explanation], mode: str = "positive",
                      max_ratio: float = 10.0) -> dict[str, float]:
     """{method: factor} for the methods whose explanations' own colour scales differ more than
     `max_ratio`-fold (largest over smallest non-zero scale)."""
-    from ..render.colormap import shared_scale
+    from .scale import shared_scale
 
     out = {}
     for method in dict.fromkeys(e.method for e in explanations):
@@ -264,10 +278,9 @@ def evidence_share(exp: Explanation, mask: np.ndarray) -> float:
 
 def reversed_class(label: str | None) -> str | None:
     """The class of a synthetic clip of `label` played backwards (stand_up -> sit_down), else None."""
-    from ..data.synthetic import REVERSED_OF
+    from ..data.synthetic import REVERSAL_TWIN
 
-    pairs = {**REVERSED_OF, **{b: a for a, b in REVERSED_OF.items()}}
-    return pairs.get(label)
+    return REVERSAL_TWIN.get(label)
 
 
 def verdict(exp: Explanation, truth: str | None, check: OrderCheck | None = None,

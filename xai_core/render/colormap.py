@@ -1,4 +1,4 @@
-"""Relevance to colour: a robust scale (a percentile, not the max), shared scales, colour LUTs.
+"""Relevance to colour: normalise onto a robust scale (relevance/scale.py), colour LUTs.
 
     v = normalise(relevance, "positive")            # [0, 1]; 1 at the 99.5th percentile and above
     s = shared_scale([r1, r2, r3], "signed")       # one scale for a side-by-side comparison
@@ -12,7 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
-MODES = ("positive", "signed", "absolute", "against")
+from ..relevance.scale import MODES, magnitude, robust_scale, shared_scale
+from ..relevance.scale import check_mode as _check_mode
+
+# The numbers (magnitude, robust_scale, shared_scale) live in relevance/scale.py; imported here so
+# that render.colormap and render keep offering them.
 # Perceptual sequential map for evidence, diverging blue-(white)-red for signed relevance, each
 # with the part of the map used (start, stop): the sequential map skips its black end (faint
 # relevance shows purple on a frame), the diverging map its darkest ends and, by default, its
@@ -22,36 +26,6 @@ MODES = ("positive", "signed", "absolute", "against")
 DEFAULT_CMAP = {"positive": ("inferno", 0.18, 1.0), "absolute": ("inferno", 0.18, 1.0),
                 "signed": ("RdBu_r", 0.06, 0.94), "against": ("Blues", 0.35, 1.0)}
 SIGNED_GAP = 0.26
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
-
-
-def magnitude(relevance: np.ndarray, mode: str) -> np.ndarray:
-    """What the colour scale measures: the positive part ("positive"), the negative part as a
-    magnitude ("against"), or |relevance| (otherwise)."""
-    _check_mode(mode)
-    r = np.asarray(relevance, np.float32)
-    if mode == "positive":
-        return np.clip(r, 0, None)
-    return np.clip(-r, 0, None) if mode == "against" else np.abs(r)
-
-
-def robust_scale(relevance: np.ndarray, mode: str = "positive", percentile: float = 99.5) -> float:
-    """The value that maps to full colour: a percentile of the non-zero magnitudes (0 if none)."""
-    return shared_scale([relevance], mode, percentile)
-
-
-def shared_scale(relevances, mode: str = "positive", percentile: float = 99.5) -> float:
-    """One colour scale for several explanations, so that equal colours mean equal relevance."""
-    if not 0 < percentile <= 100:
-        raise ValueError(f"percentile must be in (0, 100] (got {percentile})")
-    values = [magnitude(r, mode).ravel() for r in relevances]
-    values = np.concatenate(values) if values else np.zeros(0, np.float32)
-    values = values[np.isfinite(values) & (values > 0)]
-    return float(np.percentile(values, percentile)) if values.size else 0.0
 
 
 def normalise(relevance: np.ndarray, mode: str = "positive", scale: float | None = None,
