@@ -277,3 +277,56 @@ def test_errors_are_clear(c3d, clip_and_label):
         split_relevance("counterfactual", r, model=c3d, video=video, method="nope", target=target)
     with pytest.raises(MethodError, match="differ in shape"):
         Split.from_parts(r, r[:8], "x")
+
+
+# ------------------------------------------------------------------------------------ reversed
+
+
+def test_reversed_of_an_order_blind_model_is_all_spatial():
+    """The same weights on every frame: the reversed clip's map, put back in order, is the map."""
+    x = moving_clip()
+    model = LinearVideo(x.shape[1:], pooled=True)
+    for method, opts in (("saliency", {}), ("integrated_gradients", {"steps": 4})):
+        r = run_method(method, model, x, torch.tensor([1]), **opts)[0]
+        s = split_relevance("reversed", r, model=model, video=x, method=method, target=1, options=opts)
+        assert not s.temporal.any() and s.temporal_share == 0.0, method
+
+
+@pytest.mark.parametrize("method", ["grad_cam", "saliency"])
+def test_reversed_of_frame2d_pool_is_spatial_up_to_rounding(method, clip_and_label):
+    """frame2d_pool cannot see the order of frames; its pooling sums them in another order, so
+    the temporal part is float32 rounding (~1e-8 of the map), not structure."""
+    video, target = clip_and_label
+    model = load_model("frame2d_pool")
+    r = run_method(method, model, video, torch.tensor([target]))[0]
+    s = split_relevance("reversed", r, model=model, video=video, method=method, target=target)
+    assert s.temporal_share < 1e-6 and np.abs(s.temporal).max() < 1e-5 * np.abs(s.total).max()
+    c3d = run_split("reversed", load_model("c3d_small"), video, method, target)
+    assert c3d.temporal_share > 0.05                   # a 3D CNN's map does depend on the order
+
+
+def test_reversed_with_integrated_gradients_sums_to_what_the_order_adds():
+    x = moving_clip()
+    model = LinearVideo(x.shape[1:])
+    r = run_method("integrated_gradients", model, x, torch.tensor([0]), steps=4)[0]
+    s = split_relevance("reversed", r, model=model, video=x, method="integrated_gradients", target=0,
+                        options={"steps": 4})
+    with torch.no_grad():
+        fx, fr = (float(model(v)[0, 0].double()) for v in (x, counterfactual.reverse(x)))
+    tol = 1e-5 * float((model.w[0].detach().double() * x[0].double()).sum(0).abs().sum())
+    assert abs(s.temporal.sum() - (fx - fr)) <= tol and abs(fx - fr) > 100 * tol
+
+
+def test_split_batch_equals_one_clip_at_a_time(c3d):
+    from xai_core.motion.split import split_batch
+    data = make_dataset(3, GT_SEED)
+    x, y = next(batches(data.clips, data.labels, 3, np.random.default_rng(0), augment=False))
+    r = run_method("grad_cam", c3d, x, y)
+    for variant in ("selective", "counterfactual", "reversed"):
+        many = split_batch(variant, r, model=c3d, video=x, method="grad_cam", target=y.tolist())
+        for i, s in enumerate(many):
+            one = split_relevance(variant, r[i], model=c3d, video=x[i:i + 1], method="grad_cam", target=int(y[i]))
+            assert np.allclose(s.temporal, one.temporal, rtol=1e-5, atol=1e-7 * np.abs(s.total).max())
+            assert s.params.get("target", int(y[i])) == int(y[i])
+    with pytest.raises(MethodError, match="one target per map"):
+        split_batch("counterfactual", r, model=c3d, video=x, method="grad_cam", target=[0])

@@ -203,73 +203,130 @@ def split_relevance(name: str, relevance, *, model=None, video=None, method: str
 
     model, video  the model and the clip it explained, (1, C, T, H, W) normalised (as the model
                   takes it; a (C, T, H, W) clip is accepted): needed by variants that run the
-                  model (`counterfactual`), ignored by the others
+                  model (`counterfactual`, `reversed`), ignored by the others
     method, target, options  the method that made `relevance`, its target class (index or label;
                   default: the model's prediction on the clip) and its options, reused as they are
     params        the variant's own (selective: k)
-    Raises MethodError: an unknown variant, a map that is not (T, H, W) finite numbers, a
-    model-running variant without model / video / method, a video that does not match the map.
+    Raises MethodError: an unknown variant or parameter, a map that is not (T, H, W) finite
+    numbers, a model-running variant without model / video / method, a video that does not match
+    the map, and whatever run_method raises (an unknown method, a bad option).
     """
-    info = get_split(name)
-    total = _check_map(relevance, "relevance").astype(np.float64)
-    if info.needs_model:
-        if model is None or video is None or method is None:
-            raise MethodError(f"split {name!r} runs the model: give model=, video= (1, C, T, H, W) and method=")
+    total = _check_map(relevance, "relevance")
+    if video is not None:
         video = torch.as_tensor(video)
-        if video.dim() == 4:
-            video = video.unsqueeze(0)
-        if video.dim() != 5 or video.shape[0] != 1 or tuple(video.shape[2:]) != total.shape:
-            raise MethodError(f"split {name!r}: video must be (1, C, T, H, W) with (T, H, W) = "
-                              f"{total.shape} (the relevance map's), got {tuple(video.shape)}")
+        video = video.unsqueeze(0) if video.dim() == 4 else video
+    if target is not None:
+        target = [target]
+    return split_batch(name, total[None], model=model, video=video, method=method, target=target,
+                       options=options, **params)[0]
+
+
+def split_batch(name: str, relevance, *, model=None, video=None, method: str | None = None,
+                target=None, options: dict | None = None, **params) -> list[Split]:
+    """split_relevance for N clips at once: relevance (N, T, H, W), video (N, C, T, H, W), target
+    N indices or labels (or None: the predictions) -> N Splits; a model-running variant explains
+    the N counterparts in one run_method call."""
+    info = get_split(name)
+    if isinstance(relevance, torch.Tensor):
+        relevance = relevance.detach().cpu().numpy()
+    relevance = np.asarray(relevance)
+    if relevance.ndim != 4:
+        raise MethodError(f"relevance must be N (T, H, W) maps, (N, T, H, W), got shape {relevance.shape}")
+    total = np.stack([_check_map(r, "relevance") for r in relevance]).astype(np.float64)
     accepted = [p.name for p in inspect.signature(info.fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise MethodError(f"split {name!r}: unknown parameter(s) {', '.join(unknown)}; "
                           f"it takes {', '.join(accepted) or 'none'}")
-    spatial, used = info.fn(total, Context(model, video, method, target, dict(options or {})), **params)
-    return Split.from_parts(total, spatial, name, used)
+    if info.needs_model:
+        if model is None or video is None or method is None:
+            raise MethodError(f"split {name!r} runs the model: give model=, video= (1, C, T, H, W) and method=")
+        video = torch.as_tensor(video)
+        if video.dim() != 5 or video.shape[0] != len(total) or tuple(video.shape[2:]) != total.shape[1:]:
+            raise MethodError(f"split {name!r}: video must be ({len(total)}, C, T, H, W) with (T, H, W) = "
+                              f"{total.shape[1:]} (the relevance map's), got {tuple(video.shape)}")
+        if target is not None and len(target) != len(total):
+            raise MethodError(f"split {name!r}: need one target per map ({len(total)}), got {len(target)}")
+    context = Context(model, video, method, None if target is None else list(target), dict(options or {}))
+    spatial, used = info.fn(total, context, **params)
+    per_clip = used.pop("target", None)
+    return [Split.from_parts(total[i], spatial[i], name,
+                             used if per_clip is None else {**used, "target": per_clip[i]})
+            for i in range(len(total))]
 
 
 # ----------------------------------------------------------------------------------- variants
 
 
 def sobel_t(volume: np.ndarray) -> np.ndarray:
-    """3-D Sobel derivative along time of (T, H, W): central difference (x[t+1] - x[t-1]) / 2 along
-    T, [1, 2, 1] / 4 smoothing along H and W, edges replicated. Units: the map's per frame; a
-    map constant in time gives exactly 0."""
-    v = np.pad(np.asarray(volume, np.float64), 1, mode="edge")              # (T+2, H+2, W+2)
-    d = (v[2:] - v[:-2]) / 2.0                                             # (T, H+2, W+2)
-    d = (d[:, :-2] + 2 * d[:, 1:-1] + d[:, 2:]) / 4.0                      # (T, H, W+2)
-    return (d[:, :, :-2] + 2 * d[:, :, 1:-1] + d[:, :, 2:]) / 4.0          # (T, H, W)
+    """3-D Sobel derivative along time of (..., T, H, W): central difference (x[t+1] - x[t-1]) / 2
+    along T, [1, 2, 1] / 4 smoothing along H and W, edges replicated. Units: the map's per frame;
+    a map constant in time gives exactly 0."""
+    v = np.asarray(volume, np.float64)
+    v = np.pad(v, [(0, 0)] * (v.ndim - 3) + [(1, 1)] * 3, mode="edge")    # (..., T+2, H+2, W+2)
+    d = (v[..., 2:, :, :] - v[..., :-2, :, :]) / 2.0                         # (..., T, H+2, W+2)
+    d = (d[..., :-2, :] + 2 * d[..., 1:-1, :] + d[..., 2:, :]) / 4.0          # (..., T, H, W+2)
+    return (d[..., :-2] + 2 * d[..., 1:-1] + d[..., 2:]) / 4.0               # (..., T, H, W)
 
 
 @register_split("selective", "Selective relevance (temporal derivative, Hiley et al. 2020)")
 def selective(total, context: Context, *, k: float = 1.0):
     """Where relevance changes over time (relevance on moving things), not whether the model uses motion.
 
-    Temporal voxels: |Sobel_t(R)| > k * std(Sobel_t(R)) (std over the clip's voxels). k >= 0; a
+    Temporal voxels: |Sobel_t(R)| > k * std(Sobel_t(R)) (std over each clip's voxels). k >= 0; a
     map constant in time has no temporal voxel (the test is strict and the derivative is 0)."""
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not np.isfinite(k) or k < 0:
         raise MethodError(f"split 'selective': k must be a finite number >= 0 (got {k!r})")
-    d = np.abs(sobel_t(total))
-    moving = (d > k * float(d.std())) & (d > 0)
+    d = np.abs(sobel_t(total))                                              # (N, T, H, W)
+    sd = d.std(axis=(1, 2, 3), keepdims=True)
+    moving = (d > k * sd) & (d > 0)
     return np.where(moving, 0.0, total), {"k": float(k)}
+
+
+def _targets(model, video: torch.Tensor, target) -> torch.Tensor:
+    """(N,) class indices: the given ones (indices or labels) or the model's predictions."""
+    if target is None:
+        with torch.no_grad():
+            return model(video).argmax(1)
+    out = []
+    for t in target:
+        if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
+            out.append(int(t))
+        elif hasattr(model, "target_index"):
+            out.append(model.target_index(t))
+        else:
+            raise MethodError(f"target {t!r}: give a class index (this model has no class names)")
+    return torch.tensor(out, device=video.device)
+
+
+def counterpart_split(total, context: Context, transform, back=lambda r: r):
+    """Spatial part = the relevance of each clip's counterpart transform(x), mapped back onto the
+    clip's frames by `back`, same method, target and options; returns (spatial (N, T, H, W), params)."""
+    from ..methods.registry import run_method
+
+    model = context.model
+    device = next(model.parameters()).device
+    video = context.video.to(device)
+    target = _targets(model, video, context.target)
+    r = run_method(context.method, model, transform(video), target, **context.options)   # (N, T, H, W)
+    return back(r).detach().double().cpu().numpy(), {"method": context.method,
+                                                     "target": [int(t) for t in target], **context.options}
 
 
 @register_split("counterfactual", "Counterfactual (relevance lost without motion)", needs_model=True)
 def counterfactual_split(total, context: Context):
     """What the explanation loses when the motion is removed: R(x) - R(static x); sums to f(x) - f(static x) for integrated gradients."""
-    from ..methods.registry import run_method
+    return counterpart_split(total, context, counterfactual.static)
 
-    model, video, target = context.model, context.video, context.target
-    device = next(model.parameters()).device
-    video = video.to(device)
-    if target is None:
-        with torch.no_grad():
-            target = int(model(video).argmax(1)[0])
-    elif not isinstance(target, (int, np.integer)) or isinstance(target, bool):
-        target = model.target_index(target) if hasattr(model, "target_index") else int(target)
-    still = counterfactual.static(video)                                  # (1, C, T, H, W)
-    r = run_method(context.method, model, still, torch.tensor([int(target)], device=device), **context.options)
-    return r[0].detach().double().cpu().numpy(), {"method": context.method, "target": int(target),
-                                                  **context.options}
+
+@register_split("reversed", "Reversed (relevance that depends on the frame order)", needs_model=True)
+def reversed_split(total, context: Context):
+    """What depends on the order of frames: R(x) - R(reversed x) played back; 0 for an order-blind model.
+
+    Spatial part: the relevance of the reversed clip, its frames put back in the clip's order
+    (frame t of the map is frame T-1-t of the reversed clip's map). A model that cannot see the
+    order (per-frame features pooled) gives the same map either way: M = 0 up to float rounding
+    of its pooling. For integrated gradients, sum(M) = f(x) - f(reverse x): the score the ORDER
+    adds. Motion that reads the same backwards (a wave, a jump) is not counted: it measures
+    reliance on direction of time, a part of reliance on motion."""
+    return counterpart_split(total, context, counterfactual.reverse, lambda r: r.flip(-3))
