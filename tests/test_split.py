@@ -124,6 +124,16 @@ def test_selective_marks_where_the_map_changes_over_time():
     assert s.params == {"k": 1.0}
 
 
+def test_an_empty_map_splits_into_nothing():
+    s = split_relevance("selective", np.zeros((4, 5, 5), np.float32))
+    assert not s.has_relevance and s.temporal_share == 0.0
+    assert (s.voxel_share() == 0.5).all()              # "undecided": drawn with zero opacity
+    r = np.zeros((4, 5, 5))
+    r[1, 2, 2], r[2, 2, 2] = 1.0, -3.0
+    v = Split.from_parts(r, np.where(r > 0, r, 0), "by hand").voxel_share()
+    assert v[1, 2, 2] == 0.0 and v[2, 2, 2] == 1.0 and v[0, 0, 0] == 0.5
+
+
 def test_sobel_t_is_a_central_difference_in_time():
     t = np.arange(6, dtype=np.float64)[:, None, None] * np.ones((6, 5, 5))
     d = sobel_t(3.0 * t)                               # a ramp of 3 per frame

@@ -29,6 +29,15 @@ methods, and listed by `list_splits()`:
   gradients, zero baseline b), sum(R(x)) = f(x) - f(b) and sum(R(static x)) = f(static x) - f(b), so
   sum(M) = f(x) - f(static x): the part of the target's score that MOTION ADDS (up to the
   method's integration error). Costs one more explanation. A static clip gives M == 0 exactly.
+  Caveat (measured, docs/ground_truth.md "motion-split"): the median also removes content that
+  moves (a walking figure vanishes from the static clip), so an order-blind model's relevance on
+  the figure's APPEARANCE counts as temporal too: M is relevance that depends on content that
+  moves, mostly motion for a model that sees time, but not proof of it.
+- `reversed`: R(x) minus the relevance of the clip played backwards, put back in the clip's frame
+  order: S = flip_T(R(reverse x)), M = R(x) - S. An order-blind model gives M = 0 (up to float
+  rounding of its pooling, ~1e-8 of the map); for integrated gradients sum(M) = f(x) - f(reverse x),
+  the score the ORDER of frames adds. It tests use of the direction of time and misses motion
+  that reads the same backwards (a wave, a jump).
 
 The clip-level `temporal_share` is sum|M| / (sum|S| + sum|M|): a share of relevance MAGNITUDE,
 not of positive relevance, because half the methods here are unsigned (saliency, Grad-CAM) and
