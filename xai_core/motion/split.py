@@ -51,8 +51,8 @@ Measured on the procedural data's motion vs appearance clips: docs/ground_truth.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch

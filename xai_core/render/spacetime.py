@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .colorvision import lab_to_srgb, srgb_to_lab
 from .colormap import normalise
+from .colorvision import lab_to_srgb, srgb_to_lab
 from .resample import check_pair, resize_volume
 from .text import Label, draw_labels, text_width
 from .tube import render_tube
