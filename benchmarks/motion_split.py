@@ -46,7 +46,8 @@ MODELS = ["c3d_small", "r2plus1d_small", "frame2d_pool", "cnn_lstm"]
 METHODS = ["grad_cam", "saliency", "integrated_gradients", "occlusion"]
 OPTIONS = {"integrated_gradients": dict(steps=16, max_steps=16, tolerance=1.0),
            "occlusion": dict(window=(4, 16, 16), stride=(4, 16, 16))}
-ROUNDING = 1e-6     # shares below this are float rounding (an order-blind model's reversed split: ~1e-8)
+ROUNDING = 1e-4     # shares below this are float rounding: an order-blind model's reversed split is
+                    # ~1e-8 for gradient maps and up to ~1e-5 for occlusion (differences of float32 logits)
 
 
 def auroc(positive, negative) -> float:
@@ -55,19 +56,21 @@ def auroc(positive, negative) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
-def shares(model, method: str, variants: list[str], data, batch: int) -> tuple[dict, float]:
-    """{variant: (n,) temporal shares} and seconds spent, for the clips of `data`."""
+def shares(model, method: str, variants: list[str], data, batch: int) -> tuple[dict, float, int]:
+    """{variant: (n,) temporal shares}, seconds spent and the number of all-zero maps (no relevance
+    at all: share 0 by definition for selective), for the clips of `data`."""
     out = {v: [] for v in variants}
-    seconds = 0.0
+    seconds, empty = 0.0, 0
     opts = OPTIONS.get(method, {})
     for x, y in batches(data.clips, data.labels, batch, np.random.default_rng(0), augment=False):
         t0 = time.perf_counter()
         r = run_method(method, model, x, y, **opts)                       # (n, T, H, W)
+        empty += int((r.flatten(1).abs().amax(1) == 0).sum())
         for v in variants:
             for s in split_batch(v, r, model=model, video=x, method=method, target=y.tolist(), options=opts):
                 out[v].append(s.temporal_share)
         seconds += time.perf_counter() - t0
-    return {v: np.array(s) for v, s in out.items()}, seconds
+    return {v: np.array(s) for v, s in out.items()}, seconds, empty
 
 
 def subset(data, n: int):
@@ -87,24 +90,31 @@ def main():
     ap.add_argument("--raw", default=str(ROOT / "out" / "motion_split.json"))
     ap.add_argument("--from-raw", action="store_true",
                     help="write the section from --raw (a finished run's shares) without measuring again")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the cells of --raw that this run does not measure (e.g. add a model)")
     a = ap.parse_args()
     if a.from_raw:
         saved = json.loads(Path(a.raw).read_text())
         torch.set_num_threads(a.threads)
         meta = saved.get("meta") or {"date": str(datetime.date.today()), "device": device_name("cpu"),
                                      "torch": torch.__version__, "n": a.n, "occlusion_n": a.occlusion_n}
-        write_section(Path(a.out), report(saved["rows"], a, saved["raw"], meta), "motion-split")
+        rows = rescore(saved["rows"], saved["raw"])
+        write_section(Path(a.out), report(rows, a, saved["raw"], meta), "motion-split")
         return
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     full = make_dataset(a.n, GT_SEED)
-    rows, raw = [], {}
+    rows, raw, meta = [], {}, {}
+    if a.merge and Path(a.raw).exists():
+        saved = json.loads(Path(a.raw).read_text())
+        rows, raw, meta = saved["rows"], saved["raw"], saved.get("meta", {})
     for name in a.models:
         model = load_model(name)
         for method in a.methods:
             data = subset(full, a.occlusion_n) if method == "occlusion" else full
             kinds = np.array(data.kinds)
-            got, seconds = shares(model, method, a.variants, data, a.batch)
+            got, seconds, empty = shares(model, method, a.variants, data, a.batch)
+            rows = [r for r in rows if (r["model"], r["method"]) != (name, method) or r["variant"] not in got]
             for v, s in got.items():
                 s = np.where(s < ROUNDING, 0.0, s)
                 score = auroc(s[kinds == "motion"], s[kinds == "appearance"])
@@ -113,17 +123,31 @@ def main():
                                  n_appearance=int((kinds == "appearance").sum()),
                                  motion=float(s[kinds == "motion"].mean()),
                                  appearance=float(s[kinds == "appearance"].mean()),
-                                 seconds=seconds))
+                                 seconds=seconds, empty=empty))
                 raw[f"{name}/{method}/{v}"] = {"shares": s.tolist(), "kinds": list(data.kinds),
                                                "labels": data.labels.tolist()}
                 print(f"{name:<15} {method:<21} {v:<15} AUROC {score:.2f}  share motion "
                       f"{rows[-1]['motion']:.2f} appearance {rows[-1]['appearance']:.2f}  ({len(s)} clips, "
                       f"{seconds:.0f} s for the method and all variants)", flush=True)
     Path(a.raw).parent.mkdir(parents=True, exist_ok=True)
-    meta = {"date": str(datetime.date.today()), "device": device_name("cpu"), "torch": torch.__version__,
-            "n": a.n, "occlusion_n": a.occlusion_n, "threads": a.threads}
+    meta = {**meta, "date": str(datetime.date.today()), "device": device_name("cpu"),
+            "torch": torch.__version__, "n": a.n, "occlusion_n": a.occlusion_n, "threads": a.threads}
     Path(a.raw).write_text(json.dumps({"rows": rows, "raw": raw, "meta": meta}))
-    write_section(Path(a.out), report(rows, a, raw, meta), "motion-split")
+    write_section(Path(a.out), report(rescore(rows, raw), a, raw, meta), "motion-split")
+
+
+def rescore(rows: list[dict], raw: dict) -> list[dict]:
+    """Rows recomputed from the saved per-clip shares with the current ROUNDING."""
+    out = []
+    for r in rows:
+        cell = raw[f"{r['model']}/{r['method']}/{r['variant']}"]
+        s, kinds = np.array(cell["shares"]), np.array(cell["kinds"])
+        s = np.where(s < ROUNDING, 0.0, s)
+        cell["shares"] = s.tolist()
+        out.append({**r, "auroc": auroc(s[kinds == "motion"], s[kinds == "appearance"]),
+                    "motion": float(s[kinds == "motion"].mean()),
+                    "appearance": float(s[kinds == "appearance"].mean())})
+    return out
 
 
 def per_class(raw: dict, rows: list[dict], method: str = "grad_cam") -> list[str]:
@@ -143,6 +167,9 @@ def per_class(raw: dict, rows: list[dict], method: str = "grad_cam") -> list[str
 
 
 def report(rows: list[dict], a, raw: dict, meta: dict) -> str:
+    def place(name, order):
+        return order.index(name) if name in order else len(order)
+    rows = sorted(rows, key=lambda r: (place(r["model"], MODELS), r["model"], place(r["method"], METHODS), r["method"]))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     cells = {(r["model"], r["method"], r["variant"]): r for r in rows}
     table = ["| model | method | clips | " + " | ".join(f"{v}: AUROC (share motion / appearance)" for v in variants) + " |",
@@ -169,7 +196,8 @@ def report(rows: list[dict], a, raw: dict, meta: dict) -> str:
         "tolerance=1.0`); occlusion with non-overlapping 4 x 16 x 16 windows" + (
             f" on the first {n_occ} clips ({occ['n_motion']} motion, {occ['n_appearance']} appearance)" if occ else "")
         + f"; selective at k = 1; shares below {ROUNDING:g} count as 0 (float rounding: an order-blind "
-        "model's `reversed` split is ~1e-8, not 0, because its pooling sums the frames in another order). Variants: "
+        "model's `reversed` split is ~1e-8 for gradient maps, up to ~1e-5 for occlusion (differences of float32 "
+        "logits), not 0, because its pooling sums the frames in another order). Variants: "
         "`selective` (temporal derivative of the map, Hiley et al. 2020), `counterfactual` "
         "(R(x) - R(static x), static = per-pixel temporal median), `reversed` (R(x) - R(reversed x) "
         "played back).", "", *table, "",
@@ -190,8 +218,8 @@ def notes(rows: list[dict], raw: dict) -> list[str]:
         if rev:
             top = max(max(r["motion"], r["appearance"]) for r in rev)
             out.append(f"- frame2d_pool cannot see the order of frames (one 2-D CNN per frame, pooled), so "
-                       f"the honest answer for it is \"no motion\": the `reversed` split gives it that (mean "
-                       f"share at most {top:.2f} in every cell; its AUROC is then meaningless).")
+                       f"the honest answer for it is \"no motion\": the `reversed` split gives it that ("
+                       f"every clip's share below {ROUNDING:g}, i.e. 0 after rounding; its AUROC is then 0.5).")
         if cf:
             best = max(cf, key=lambda r: r["auroc"])
             out.append(f"- `counterfactual` still separates the kinds on frame2d_pool (up to {best['auroc']:.2f}, "
@@ -202,12 +230,22 @@ def notes(rows: list[dict], raw: dict) -> list[str]:
                        "whether the model uses the order of frames, and misses motion that reads the same "
                        "backwards (wave, jump: see the per-class table).")
         if sel:
-            lowest = min(min(raw[f"frame2d_pool/{r['method']}/selective"]["shares"]) for r in sel)
+            p5 = min(float(np.percentile(raw[f"frame2d_pool/{r['method']}/selective"]["shares"], 5)) for r in sel)
             out.append("- `selective` (Hiley et al.) reports relevance on moving things: on frame2d_pool it gives "
                        f"appearance clips {'higher' if np.mean([r['appearance'] for r in sel]) > np.mean([r['motion'] for r in sel]) else 'lower'} "
                        f"shares than motion clips (mean {np.mean([r['appearance'] for r in sel]):.2f} vs "
-                       f"{np.mean([r['motion'] for r in sel]):.2f} over methods), and its share never nears 0 "
-                       f"(lowest clip: {lowest:.2f}; the threshold is relative to the clip's own derivative).")
+                       f"{np.mean([r['motion'] for r in sel]):.2f} over methods), and its share seldom nears 0 "
+                       f"(5th percentile of clip shares, lowest over methods: {p5:.2f}): the threshold is relative "
+                       "to the clip's own derivative, so some voxels pass unless the map is constant in time.")
+    counted = [r for r in rows if "empty" in r]
+    if counted:
+        some = [f"{r['model']} {r['method']} {r['empty']} of {r['clips']}" for r in counted
+                if r["empty"] and r["variant"] == counted[0]["variant"]]
+        missing = sorted({f"{r['model']} {r['method']}" for r in rows if "empty" not in r})
+        out.append("- All-zero maps (no relevance at all for the true class; their selective share is 0 by "
+                   "definition, their counterfactual and reversed parts are minus the counterpart's map): "
+                   + ("; ".join(some) if some else "none")
+                   + (f" (not counted: {', '.join(missing)})" if missing else "") + ".")
     return out
 
 
