@@ -216,10 +216,11 @@ def notes(rows: list[dict], raw: dict) -> list[str]:
         cf = [r for r in blind if r["variant"] == "counterfactual"]
         sel = [r for r in blind if r["variant"] == "selective"]
         if rev:
-            top = max(max(r["motion"], r["appearance"]) for r in rev)
-            out.append(f"- frame2d_pool cannot see the order of frames (one 2-D CNN per frame, pooled), so "
-                       f"the honest answer for it is \"no motion\": the `reversed` split gives it that ("
-                       f"every clip's share below {ROUNDING:g}, i.e. 0 after rounding; its AUROC is then 0.5).")
+            top = max(max(raw[f"frame2d_pool/{r['method']}/reversed"]["shares"]) for r in rev)
+            out.append("- frame2d_pool cannot see the order of frames (one 2-D CNN per frame, pooled), so "
+                       "the honest answer for it is \"no motion\": the `reversed` split "
+                       + (f"gives it that (every clip's share below {ROUNDING:g}, i.e. 0 after rounding; its "
+                          "AUROC is then 0.5)." if top == 0 else f"comes closest (largest clip share {top:.2f})."))
         if cf:
             best = max(cf, key=lambda r: r["auroc"])
             out.append(f"- `counterfactual` still separates the kinds on frame2d_pool (up to {best['auroc']:.2f}, "
