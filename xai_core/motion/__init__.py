@@ -3,4 +3,10 @@
     counterfactual.py  motion-removing counterfactual clips (reversed, temporally smoothed, static)
     reliance.py        motion_reliance / reliance_batch: the score split into order, motion and
                        appearance along clip -> reversed -> static -> chance, and the kind it rests on
+    split.py           a relevance map split per voxel into spatial + temporal parts (exactly):
+                       registered variants (selective: Hiley et al. 2020; counterfactual:
+                       R(x) - R(static x); reversed: R(x) - R(reversed x) played back)
 """
+from .split import Split, get_split, list_splits, register_split, split_batch, split_relevance
+
+__all__ = ["Split", "get_split", "list_splits", "register_split", "split_batch", "split_relevance"]

@@ -9,6 +9,8 @@ from .export import explanation_title, write_outputs
 from .overlay import OVERLAY_STYLES, caption_frames, overlay, overlay_style
 from .png import save_png, to_png
 from .report import html_report
+from .spacetime import (spacetime_colors, spacetime_legend, spacetime_overlay, spacetime_tube,
+                        spacetime_video)
 from .strip import frame_strip
 from .tube import Tube, relevance_path, render_tube, tube_image
 from .video import overlay_video, write_video
@@ -18,4 +20,5 @@ __all__ = [
     "curve_figure", "curve_png", "default_key_frames", "explanation_title", "write_outputs",
     "overlay", "OVERLAY_STYLES", "overlay_style", "caption_frames", "save_png", "to_png", "frame_strip", "Tube", "relevance_path", "render_tube",
     "tube_image", "overlay_video", "write_video", "html_report",
+    "spacetime_colors", "spacetime_overlay", "spacetime_tube", "spacetime_video", "spacetime_legend",
 ]

@@ -181,7 +181,7 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
                 frame_numbers: list[int] | None = None, title: str | None = None,
                 note: str | None = None, legend: bool = True, squeeze: float = 0.62,
                 slope: float = 0.32, spread: float | None = None,
-                background: tuple = (255, 255, 255)) -> Tube:
+                background: tuple = (255, 255, 255), rgba: np.ndarray | None = None) -> Tube:
     """The clip as a staggered stack of frames, relevance on each and its path through time.
 
     frames         (T, h, w, 3) uint8 RGB (any resolution); relevance (T, H, W) float
@@ -203,6 +203,11 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     note           a line of words under the title (default: says when nothing is for the class)
     squeeze        horizontal foreshortening of each frame; slope: shear of its top edge
     spread         visible share of a frame behind the next (default: fits the frame count)
+    rgba           precomputed colour and opacity per voxel, (T, H, W, 4) float in [0, 1] on the
+                   relevance grid (e.g. render.spacetime), drawn instead of the colour map (on
+                   tiles and ghosts; opacity times `alpha`); the relevance still decides the curve,
+                   key frames, fading and path. legend: True (the mode's colour bar), False, or
+                   (bar (h, w, 3) uint8, low text, high text) for such colours
     """
     frames, relevance = np.asarray(frames), np.asarray(relevance, np.float32)
     check_pair(frames, relevance)
@@ -231,11 +236,12 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     canvas = np.empty((*geo.size, 3), np.uint8)
     canvas[:] = background
     order = list(range(n)) if front == "last" else list(range(n - 1, -1, -1))   # back to front
+    colours = None if rgba is None else _rgba_on(rgba, relevance.shape, shown, geo.tile)
     tiles = _tiles(resize_frames(frames[shown], geo.tile), values, weight, canvas[0, 0],
-                   mode, cmap, alpha, floor, dim)
+                   mode, cmap, alpha, floor, dim, colours)
     covers = _stack(canvas, geo, tiles, is_key, order)
     if ghost > 0:
-        _ghosts(canvas, geo, values, covers, order, mode, cmap, floor, ghost)
+        _ghosts(canvas, geo, values, covers, order, mode, cmap, floor, ghost, colours=colours)
     points = np.full((n, 2), np.nan)
     faint = weight < path_min
     if path:
@@ -256,11 +262,26 @@ def tube_image(frames: np.ndarray, relevance: np.ndarray, **options) -> np.ndarr
     return render_tube(frames, relevance, **options).image
 
 
-def _tiles(frames, values, weight, background, mode, cmap, alpha, floor, dim) -> np.ndarray:
-    """Frames faded towards the background by (1 - temporal weight), heat blended on."""
+def _rgba_on(rgba, shape, shown, tile) -> np.ndarray:
+    """Precomputed colours (T, H, W, 4) in [0, 1] of the shown frames, resized onto the tile:
+    (n, th, tw, 4) float32."""
+    rgba = np.asarray(rgba, np.float32)
+    if rgba.shape != (*shape, 4) or not np.isfinite(rgba).all():
+        raise ValueError(f"rgba must be finite (T, H, W, 4) = {(*shape, 4)} (got {rgba.shape})")
+    rgba = np.clip(rgba[shown], 0.0, 1.0)
+    return np.stack([resize_volume(rgba[..., c], tile) for c in range(4)], -1)
+
+
+def _tiles(frames, values, weight, background, mode, cmap, alpha, floor, dim, colours=None) -> np.ndarray:
+    """Frames faded towards the background by (1 - temporal weight), heat (or `colours`, RGBA in
+    [0, 1]) blended on."""
     fade = (dim * (1.0 - weight))[:, None, None, None]                   # (n, 1, 1, 1)
     faded = frames * (1 - fade) + background.astype(np.float32) * fade
-    return blend(faded.astype(np.uint8), values, mode, alpha, floor, cmap)   # (n, th, tw, 3)
+    if colours is None:
+        return blend(faded.astype(np.uint8), values, mode, alpha, floor, cmap)   # (n, th, tw, 3)
+    f = faded.astype(np.uint8).astype(np.float32)
+    a = alpha * colours[..., 3:]
+    return np.clip(f + a * (colours[..., :3] * 255.0 - f) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _stack(canvas, geo: _Geometry, tiles, is_key, order) -> list:
@@ -276,10 +297,14 @@ def _stack(canvas, geo: _Geometry, tiles, is_key, order) -> list:
 
 
 def _ghosts(canvas, geo: _Geometry, values, covers, order, mode, cmap, floor, strength: float,
-            decay: float = 0.6) -> None:
+            decay: float = 0.6, colours=None) -> None:
     """Each frame's heat, faint, where frames in front hide it; fainter behind each page."""
-    heat = colorize(values, mode, cmap)                                   # (n, th, tw, 3)
-    a = (heat_alpha(values, 1.0, floor) * 255).astype(np.uint8)[..., None]
+    if colours is None:
+        heat = colorize(values, mode, cmap)                               # (n, th, tw, 3)
+        a = (heat_alpha(values, 1.0, floor) * 255).astype(np.uint8)[..., None]
+    else:
+        heat = np.clip(np.rint(colours[..., :3] * 255), 0, 255).astype(np.uint8)
+        a = np.clip(np.rint(colours[..., 3:] * 255), 0, 255).astype(np.uint8)
     rgba = np.concatenate([heat, a], -1)                                  # (n, th, tw, 4)
     depth = np.zeros(canvas.shape[:2], np.float32)                        # frames in front, per pixel
     for i in reversed(order):                                             # front to back
@@ -342,10 +367,11 @@ def _header(canvas, title, legend, mode, cmap, note=None) -> list[Label]:
     if note:
         labels.append(Label(MARGIN, (24 if title or legend else 6) + NOTE_LINE, note, 13, NOTE, "lb", True))
     if legend:
-        lo, hi = BAR_TEXT[mode]
+        bar, lo, hi = legend if isinstance(legend, tuple) else (None, *BAR_TEXT[mode])
         bar_w, bar_h, y0 = 130, 9, 14
         x0 = int(round(canvas.shape[1] - MARGIN - text_width(hi, 11) - 8 - bar_w))
-        canvas[y0:y0 + bar_h, x0:x0 + bar_w] = colorbar(bar_w, bar_h, mode, cmap)
+        canvas[y0:y0 + bar_h, x0:x0 + bar_w] = (colorbar(bar_w, bar_h, mode, cmap) if bar is None else
+                                                resize_frames(np.asarray(bar, np.uint8)[None], (bar_h, bar_w))[0])
         draw.polyline(canvas, np.array([[x0, y0], [x0 + bar_w, y0], [x0 + bar_w, y0 + bar_h],
                                         [x0, y0 + bar_h]], np.float64) - 0.5, (150, 150, 156), closed=True)
         labels += [Label(x0 - 7, y0 + bar_h - 0.5, lo, 11, draw.MUTED, "rb"),
