@@ -45,7 +45,7 @@ def test_frame_pooling_model_cannot_see_order():
 
 # ------------------------------------------------------------------ the shipped weights
 
-BARS = {"c3d_small": 0.95, "r2plus1d_small": 0.95, "cnn_lstm": 0.90}
+BARS = {"c3d_small": 0.95, "r2plus1d_small": 0.95, "cnn_lstm": 0.90, "two_stream": 0.95}
 
 
 @pytest.fixture(scope="module")

@@ -54,10 +54,21 @@ def test_relevance_weights_the_flow_colours_over_grey():
     assert (flow_relevance_frames(flow, R) == 128).all()      # no relevance: grey, nothing drawn
     R[1, 2, 3], R[0, 0, 0] = 4.0, 2.0
     R[0, 1, 1] = -9.0                                         # evidence against: not drawn
-    out = flow_relevance_frames(flow, R, max_flow=1.0)
+    out = flow_relevance_frames(flow, R, max_flow=1.0, scale=4.0)
     assert out[1, 2, 3].tolist() == [255, 0, 0]               # the top relevance: the full flow colour
     assert out[0, 0, 0].tolist() == [192, 64, 64]             # half of it: half way from grey
     assert out[0, 1, 1].tolist() == [128, 128, 128]
+
+
+
+def test_one_extreme_voxel_does_not_wash_out_the_rest():
+    """The default scale is the 99.5th percentile of the positive relevance, not its maximum."""
+    flow = np.zeros((2, 20, 20, 2), np.float32)
+    flow[..., 0] = 1.0
+    R = np.ones((2, 20, 20), np.float32)
+    R[0, 3, 3] = 1000.0                                        # 1 voxel of 800
+    out = flow_relevance_frames(flow, R, max_flow=1.0)
+    assert (out.reshape(-1, 3) == [255, 0, 0]).all()
 
 
 def test_frames_give_the_background_and_the_size():

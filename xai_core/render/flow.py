@@ -11,8 +11,8 @@ hues, RY 15, YG 6, GC 4, CB 11, BM 13, MR 6): hue is the direction (rightward re
 yellow-green, leftward cyan, upward blue-violet; image y points down), saturation the magnitude
 relative to `max_flow` (white: still; full colour: `max_flow` px/frame or more, darkened beyond).
 
-Relevance on the flow field: each pixel is the flow colour where the positive relevance is at its
-clip-wide maximum, grey (the dimmed frame, or mid grey without frames) where it is zero, and a
+Relevance on the flow field: each pixel is the flow colour where the positive relevance is at the
+top of its clip-wide scale, grey (the dimmed frame, or mid grey without frames) where it is zero, and a
 linear mix between: what moved, which way, and only where the stream looked.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .colormap import robust_scale
 from .resample import resize_frames
 
 
@@ -92,7 +93,7 @@ def flow_legend(size: int = 96, max_flow: float = 1.0) -> np.ndarray:
 
 
 def flow_relevance_frames(flow, relevance, frames=None, max_flow: float | None = None,
-                          dim: float = 0.5) -> np.ndarray:
+                          dim: float = 0.5, scale: float | None = None, percentile: float = 99.5) -> np.ndarray:
     """Relevance on the flow field, one image per flow field: (T-1, h, w, 3) uint8.
 
     flow       (T-1, H, W, 2) px/frame; relevance (T-1, H', W') on the same fields (resized onto
@@ -100,8 +101,10 @@ def flow_relevance_frames(flow, relevance, frames=None, max_flow: float | None =
     frames     optional (T, h, w, 3) or (T-1, h, w, 3) uint8 RGB display frames: image t sits on
                frame t (where the motion starts), in grey, dimmed by `dim`; the output has their
                size. Without frames: mid grey, the flow's size.
-    Each pixel mixes the background and the flow colour (flow_to_rgb) by w = R+ / max(R+) over
-    the clip: zero relevance leaves the background untouched.
+    Each pixel mixes the background and the flow colour (flow_to_rgb) by w = min(1, R+ / scale):
+    zero relevance leaves the background untouched. `scale`: the relevance drawn in full colour
+    (default: the `percentile` of the clip's positive values, render.colormap.robust_scale, as
+    the other renderings: a few extreme voxels do not wash the rest out).
     """
     flow = _check_flow(flow)
     R = np.nan_to_num(np.asarray(relevance, np.float32), nan=0.0)
@@ -112,8 +115,8 @@ def flow_relevance_frames(flow, relevance, frames=None, max_flow: float | None =
     if R.shape[1:] != (H, W):
         R = np.stack([cv2.resize(r, (W, H), interpolation=cv2.INTER_LINEAR) for r in R])
     positive = np.clip(R, 0, None)
-    top = float(positive.max())
-    weight = positive / top if top > 0 else np.zeros_like(positive)       # (T-1, H, W) in [0, 1]
+    top = robust_scale(positive, "positive", percentile) if scale is None else float(scale)
+    weight = np.clip(positive / top, 0, 1) if top > 0 else np.zeros_like(positive)   # (T-1, H, W)
     colours = flow_to_rgb(flow, max_flow).astype(np.float32)             # (T-1, H, W, 3)
     if frames is None:
         background = np.full((n, H, W, 3), 128, np.float32)
@@ -137,12 +140,13 @@ def flow_tube(flow, relevance, frames=None, max_flow: float | None = None, **tub
     """The staggered-frame tube (render.tube.tube_image) of flow_relevance_frames: (H, W, 3) uint8.
 
     The pages carry the flow colours where the stream looked; the tube adds the path of
-    attention through time and fades fields with little relevance (no heat map on top:
-    `alpha` 0 unless given). `tube_options` go to render_tube.
+    attention through time and fades fields with little relevance (no heat map on top and no
+    ghosts: `alpha` and `ghost` 0 unless given). `tube_options` go to render_tube.
     """
     from .tube import tube_image
 
     images = flow_relevance_frames(flow, relevance, frames, max_flow)     # (T-1, h, w, 3)
     tube_options.setdefault("alpha", 0.0)
+    tube_options.setdefault("ghost", 0.0)                     # the tube's heat colours would mix with the flow's
     tube_options.setdefault("legend", False)
     return tube_image(images, np.asarray(relevance, np.float32), **tube_options)
