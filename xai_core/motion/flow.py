@@ -13,8 +13,8 @@ refinement), with the finest pyramid scale chosen so that the finest grid is at 
 on its short side: scale 0 at 64 x 64 (the bundled models' grid), 1 at 112 x 112, 2 at 224 x 224.
 On a smooth texture shifted by known amounts ((1.5, -0.75), (3, 2), (0.3, 0.2), (-2.25, 0.5) px)
 the median flow over the interior is off by at most 0.004 px at 64², 0.018 px at 112² and
-0.074 px at 224²; one frame pair takes 0.6 ms at 64² and 0.4 ms at 112² on one CPU thread
-(a second thread gains nothing at these sizes). The "fast" and "medium" presets are 2-3 times
+0.074 px at 224²; one frame pair takes 0.6 ms at 64² and 0.5 ms at 112² on one CPU thread
+(0.4 and 0.35 ms on two; docs/benchmarks.md). The "fast" and "medium" presets are 2-3 times
 slower at the same or worse accuracy here, and separate the synthetic figure's moving pixels
 from sensor noise no better (see xai_core.motion.moving).
 """
