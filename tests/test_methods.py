@@ -356,9 +356,30 @@ def test_integrated_gradients_complete_at_defaults(arch):
     the same way: relevance summed in float64 (frame2d_pool passes at 64 steps with 0.0098).
     """
     model, x = video_model(arch, DEFAULT_SPEC, calibrated=True), clips(DEFAULT_SPEC, 4)[:1]
+    if arch == "two_stream":    # gradients see its RGB stream only: complete on that stream
+        model = VideoModel(model.net.rgb, ModelInfo(arch, list(CLASSES), DEFAULT_SPEC, cam_layer="encoder"))
     target = model(x).argmax(1)
     relevance = run_method("integrated_gradients", model, x, target)
     assert completeness_gap(model, x, int(target), relevance[0].double()) <= 0.01
+
+
+def test_gradients_of_two_stream_are_those_of_its_rgb_stream():
+    """Its flow is computed without gradients: saliency and integrated gradients of the whole model
+    are those of the RGB stream alone (the same float32 operations), although the flow stream
+    moves the score between baseline and clip (so integrated gradients of the whole model cannot
+    be complete: ModelInfo.notes say so, and it runs without refinement)."""
+    model, x, t = video_model("two_stream", calibrated=True), clips(), targets(2)
+    rgb = VideoModel(model.net.rgb, ModelInfo("rgb", list(CLASSES), SMALL, cam_layer="encoder"))
+    torch.testing.assert_close(run("saliency", model, x, t), run("saliency", rgb, x, t))
+    options = dict(steps=16, max_steps=16)
+    torch.testing.assert_close(run("integrated_gradients", model, x, t, **options),
+                               run("integrated_gradients", rgb, x, t, **options))
+    with torch.no_grad():
+        base = torch.zeros_like(x)                                 # the baseline: a still grey clip
+        flow_change = (model.net.flow(model.net.compute_flow(x)) -
+                       model.net.flow(model.net.compute_flow(base))).gather(1, t[:, None])
+    assert flow_change.abs().gt(1e-3).all()                        # not a trivial identity
+    assert bundled("two_stream").method_defaults["integrated_gradients"]["max_steps"] == 64
 
 
 def test_integrated_gradients_refines_until_complete():

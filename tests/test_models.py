@@ -45,7 +45,7 @@ def test_frame_pooling_model_cannot_see_order():
 
 # ------------------------------------------------------------------ the shipped weights
 
-BARS = {"c3d_small": 0.95, "r2plus1d_small": 0.95, "cnn_lstm": 0.90}
+BARS = {"c3d_small": 0.95, "r2plus1d_small": 0.95, "cnn_lstm": 0.90, "two_stream": 0.95}
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +230,8 @@ def test_integrated_gradients_complete_on_shipped_weights(name):
     from xai_core.models.train import GT_SEED, batches
     data = make_dataset(2, GT_SEED)
     model = load_model(name)
+    if name == "two_stream":     # gradients see its RGB stream only (flow has none): complete there
+        model = VideoModel(model.net.rgb, model.info)
     x, y = next(batches(data.clips, data.labels, 2, np.random.default_rng(0), augment=False))
     relevance = run_method("integrated_gradients", model, x, y)
     for i in range(2):

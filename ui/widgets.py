@@ -26,7 +26,7 @@ def model_ui(label: str = "Model", key: str = "model", names: list[str] | None =
     replaces a model the user did not choose). A packaged model whose package is missing is
     listed "(not installed)"; picking it shows the one command that installs it, in `notice`
     (a container; default: here), and returns None. A first load that converts weights shows
-    its progress there.
+    its progress there, and the model's loading notes (ModelInfo.notes) are shown there.
     """
     names = names or cache.model_names()
     notice = notice if notice is not None else st.container()
@@ -43,10 +43,13 @@ def model_ui(label: str = "Model", key: str = "model", names: list[str] | None =
         notice.code(command, language="bash")
         return None
     try:
-        return load_ui(name, notice)
+        model = load_ui(name, notice)
     except XaiError as e:
         notice.error(str(e))
         return None
+    for note in model.info.notes:        # what loading had to do, what the model's gradients see
+        notice.caption(f"{name}: {note}")
+    return model
 
 
 def load_ui(name: str, notice):

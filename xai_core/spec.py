@@ -8,6 +8,10 @@ from .errors import ModelSpecError
 
 # What a decoded video can be turned into: the channel layouts the input pipeline makes from RGB frames.
 CHANNELS = {"RGB": 3, "BGR": 3, "gray": 1}
+# Inputs the core computes from frames itself, never decoded nor declared in a model spec: optical
+# flow (dx, dy) in pixels per frame, T-1 fields for T frames (xai_core.motion.streams: the flow
+# stream of a two-stream model, explained on its own input).
+DERIVED = {"flow": 2}
 MAX_FRAMES = 1024           # frames per clip; more is a mistake, not a model (I3D uses 64-250)
 MAX_SIZE = 4096             # pixels per side of the model's input grid
 MAX_FPS = 1000             # frames per second a model may declare it was trained at
@@ -40,9 +44,9 @@ class InputSpec:
         if self.frames * self.height * self.width > MAX_VOXELS:
             raise ModelSpecError(f"input spec: a clip of {self.frames} x {self.height} x {self.width} is "
                                  f"{self.frames * self.height * self.width:,} voxels; at most {MAX_VOXELS:,}")
-        if self.channels not in CHANNELS:
+        if self.channels not in CHANNELS and self.channels not in DERIVED:
             raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got {self.channels!r}")
-        C = CHANNELS[self.channels]
+        C = self.num_channels
         for name in ("mean", "std"):
             value = _numbers(getattr(self, name), f"input spec: '{name}'")
             if len(value) != C:
@@ -65,7 +69,7 @@ class InputSpec:
     @property
     def num_channels(self) -> int:
         """C, the channel count of the model's input (N, C, T, H, W)."""
-        return CHANNELS[self.channels]
+        return CHANNELS.get(self.channels) or DERIVED[self.channels]
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -90,6 +94,10 @@ class InputSpec:
                 d.update(zip(("height", "width"), _size(d.pop("size"))))
             if "channels" not in d and isinstance(d.get("mean"), (list, tuple)) and len(d["mean"]) == 1:
                 d["channels"] = "gray"
+            if d.get("channels") in DERIVED:
+                raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got "
+                                     f"{d['channels']!r} (computed by xai_core.motion from frames, not "
+                                     "read from a video)")
             known = {f for f in cls.__dataclass_fields__}
             unknown = sorted(set(d) - known, key=str)
             if unknown:

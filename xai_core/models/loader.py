@@ -116,7 +116,9 @@ def load_bundled(name: str, device="cpu") -> VideoModel:
     _load_state(net, _read_weights(entry.weights, None, str(entry.weights)), True, str(entry.weights))
     info = ModelInfo(name, list(meta["class_names"]), InputSpec.from_dict(meta["spec"]),
                      meta.get("cam_layer"), entry.family, entry.description, "bundled",
-                     str(entry.weights), {"training": meta.get("training"), "test": meta.get("test")})
+                     str(entry.weights), {"training": meta.get("training"), "test": meta.get("test")},
+                     notes=list(entry.notes), cam_layers=list(entry.cam_layers) if entry.cam_layers else None,
+                     method_defaults={k: dict(v) for k, v in entry.method_defaults.items()})
     return VideoModel(net, info).eval().to(device)     # layers found on first use (layer_names)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,9 @@ class BundledModel:
     family: str
     description: str
     factory: Callable[[int], nn.Module]
+    notes: tuple[str, ...] = ()             # shown wherever the model is loaded (ModelInfo.notes)
+    method_defaults: dict = field(default_factory=dict)   # {method: {option: value}} for this model
+    cam_layers: tuple[str, ...] | None = None            # the layers offered for CAM (None: all)
 
     @property
     def weights(self) -> Path:
@@ -37,11 +40,18 @@ class BundledModel:
 _BUNDLED: dict[str, BundledModel] = {}
 
 
-def register_model(name: str, family: str):
-    """Decorator: register `factory(num_classes) -> nn.Module` as bundled model `name`."""
+def register_model(name: str, family: str, notes: tuple[str, ...] = (), method_defaults: dict | None = None,
+                   cam_layers: tuple[str, ...] | None = None):
+    """Decorator: register `factory(num_classes) -> nn.Module` as bundled model `name`.
+
+    `notes` are shown wherever the model is loaded; `method_defaults` ({method: {option: value}})
+    are the options its methods run with unless told otherwise; `cam_layers` the layers offered
+    for CAM methods (None: every space-time map).
+    """
     def wrap(factory):
         doc = (factory.__doc__ or "").strip().splitlines()
-        _BUNDLED[name] = BundledModel(name, family, doc[0] if doc else "", factory)
+        _BUNDLED[name] = BundledModel(name, family, doc[0] if doc else "", factory, tuple(notes),
+                                      dict(method_defaults or {}), cam_layers)
         return factory
     return wrap
 
@@ -88,3 +98,21 @@ def frame2d_pool(num_classes: int = len(CLASSES)) -> nn.Module:
 def cnn_lstm(num_classes: int = len(CLASSES)) -> nn.Module:
     """Per-frame 2D CNN feeding an LSTM: sees order through its recurrent state."""
     return zoo.CNNLSTM(num_classes)
+
+
+TWO_STREAM_NOTES = (
+    "two_stream computes optical flow (DIS) inside its forward pass, without gradients: gradient "
+    "methods (saliency, smoothgrad, integrated gradients, Grad-CAM) explain its RGB stream only; "
+    "occlusion and temporal occlusion go through both streams. To explain the flow stream, use "
+    "xai_core.motion.streams.explain_flow_stream.",
+    "integrated gradients on two_stream cannot be complete: the flow stream's share of "
+    "f(x) - f(baseline) has no gradient, so it runs 64 steps without refining.",
+)
+
+
+@register_model("two_stream", "two-stream", notes=TWO_STREAM_NOTES,
+                method_defaults={"integrated_gradients": {"steps": 64, "max_steps": 64}},
+                cam_layers=("rgb.encoder",))
+def two_stream(num_classes: int = len(CLASSES)) -> nn.Module:
+    """Two-stream net: a per-frame RGB stream and an optical-flow stream, logits summed (late fusion)."""
+    return zoo.TwoStream(num_classes, DEFAULT_SPEC.mean, DEFAULT_SPEC.std, size=DEFAULT_SPEC.height)

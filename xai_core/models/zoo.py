@@ -1,4 +1,5 @@
-"""The bundled architectures: small versions of the four families in the paper's section 1.
+"""The bundled architectures: small versions of the four families in the paper's section 1, and a
+two-stream net (RGB + optical flow).
 
 All take (N, C, T, H, W) and return logits (N, K). Each names the layer CAM methods use; that
 layer's output is always (N, C', T', H', W') so one Grad-CAM serves every family.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -162,3 +164,72 @@ class CNNLSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(self.embed(self.encoder(x)))  # (N, T, hidden)
         return self.head(out[:, -1])
+
+
+class FlowStream(nn.Module):
+    """A small 3D CNN on optical flow (N, 2, T-1, H, W) in pixels per frame -> logits (N, K).
+
+    The flow is divided by `scale` (pixels per frame; the synthetic figure moves 0.5-4) so its
+    input is of order 1, then halved in size by average pooling: DIS flow is smooth on the
+    scale of its 8 x 8 patches, so nothing is lost. Global average pooling at the end: the
+    direction of motion is in the sign of the features, not in where they are.
+    """
+
+    cam_layer = "block3"
+
+    def __init__(self, num_classes: int, width: int = 16, scale: float = 2.0):
+        super().__init__()
+        w = width
+        self.scale = scale
+        self.pool0 = nn.AvgPool3d((1, 2, 2))                           # (N, 2, T-1, H/2, W/2)
+        self.block1 = conv3d_bn(2, w)
+        self.pool1 = nn.MaxPool3d((1, 2, 2))                           # H/4
+        self.block2 = conv3d_bn(w, 2 * w)
+        self.pool2 = nn.MaxPool3d((2, 2, 2), ceil_mode=True)           # (T-1)/2, H/8
+        self.block3 = conv3d_bn(2 * w, 4 * w)                          # CAM layer: (N, 4w, T'', H/8, W/8)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * w, num_classes))
+
+    def forward(self, flow: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.block1(self.pool0(flow / self.scale)))
+        x = self.block3(self.pool2(self.block2(x)))
+        return self.head(x.mean(dim=(2, 3, 4)))                        # global average over T'', H', W'
+
+
+class TwoStream(nn.Module):
+    """Two-stream net: an RGB (appearance) stream and an optical-flow (motion) stream, logits summed.
+
+    After Simonyan & Zisserman (NeurIPS 2014): late fusion of a network on the frames and one on
+    the flow between them. Input is the normalised RGB clip (N, 3, T, H, W) like every bundled
+    model; the flow is computed inside forward (un-normalised with `mean`/`std` to uint8, DIS
+    optical flow per clip, xai_core.motion.flow.dis_flow, cached per clip in eval mode) without
+    gradients: gradient methods see the RGB stream only, perturbation methods both.
+
+        rgb   Frame2DPool: a per-frame 2D CNN averaged over time (order-blind: appearance)
+        flow  FlowStream on (N, 2, T-1, H, W): sees which way things move
+    """
+
+    cam_layer = "rgb.encoder"
+
+    def __init__(self, num_classes: int, mean=(0.45, 0.45, 0.45), std=(0.25, 0.25, 0.25),
+                 width: int = 8, size: int = 64):
+        super().__init__()
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.rgb = Frame2DPool(num_classes, width=width, size=size)
+        self.flow = FlowStream(num_classes)
+
+    def compute_flow(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised clips (N, 3, T, H, W) -> their DIS flow (N, 2, T-1, H, W), pixels per frame, no graph."""
+        from ..motion.flow import dis_flow
+
+        N, C, T, H, W = x.shape
+        mean = x.new_tensor(self.mean).view(1, C, 1, 1, 1)
+        std = x.new_tensor(self.std).view(1, C, 1, 1, 1)
+        with torch.no_grad():
+            rgb = ((x.detach() * std + mean) * 255).round_().clamp_(0, 255)      # (N, C, T, H, W)
+            frames = rgb.to("cpu", torch.uint8).permute(0, 2, 3, 4, 1).numpy()   # (N, T, H, W, C)
+        flows = [dis_flow(f, cache=not self.training) for f in frames]           # N x (T-1, H, W, 2)
+        flow = torch.from_numpy(np.stack(flows)).to(x.device, x.dtype)           # (N, T-1, H, W, 2)
+        return flow.permute(0, 4, 1, 2, 3)                                       # (N, 2, T-1, H, W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rgb(x) + self.flow(self.compute_flow(x))                     # late fusion: logits summed

@@ -50,7 +50,7 @@ from .gaussian import fit_gaussians
 
 # The first block of each bundled architecture: its output's channel statistics are one term.
 FIRST_BLOCK = {"c3d_small": "stem", "r2plus1d_small": "stem", "frame2d_pool": "encoder.cnn.0",
-               "cnn_lstm": "encoder.cnn.0"}
+               "cnn_lstm": "encoder.cnn.0", "two_stream": "rgb.encoder.cnn.0"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".gif", ".mpg", ".mpeg", ".m4v"}
 WINDOWS = (16, 32, 64)          # Live-style windows over each real video, source frames
 WINDOW_STRIDE = 8

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import VideoError
 from ..spec import InputSpec
 
 
@@ -61,6 +62,9 @@ def to_tensor(frames: np.ndarray, spec: InputSpec) -> torch.Tensor:
     C = 3 for "RGB" (or "BGR": channels reversed), C = 1 for "gray" (ITU-R BT.601 luma,
     0.299 R + 0.587 G + 0.114 B, as OpenCV's RGB2GRAY).
     """
+    if spec.channels not in ("RGB", "BGR", "gray"):
+        raise VideoError(f"input spec: {spec.channels!r} input is computed from frames by the core "
+                         "(xai_core.motion.streams), not made from a video")
     x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)  # (T, H, W, 3)
     if spec.channels == "gray":
         x = (x @ torch.tensor([0.299, 0.587, 0.114])).unsqueeze(-1)       # (T, H, W, 1)

@@ -1,0 +1,93 @@
+"""The two-stream model's flow stream as a model of its own: its input, its spec, every method on it,
+an identity (integrated gradients complete on the flow stream), and the default target."""
+import numpy as np
+import pytest
+import torch
+
+from xai_core.data.synthetic import CLASSES, make_dataset
+from xai_core.errors import ModelSpecError, VideoError
+from xai_core.methods import list_methods
+from xai_core.metrics.faithfulness import completeness_gap
+from xai_core.models.base import ModelInfo, VideoModel
+from xai_core.models.registry import DEFAULT_SPEC, bundled
+from xai_core.motion.flow import dis_flow
+from xai_core.motion.streams import explain_flow_stream, flow_stream
+from xai_core.spec import InputSpec
+from xai_core.video.clip import from_frames, to_tensor
+
+FAST = {"smoothgrad": dict(samples=2), "integrated_gradients": dict(steps=8, max_steps=8),
+        "occlusion": dict(window=(5, 16, 16), stride=(5, 16, 16)), "temporal_occlusion": dict(segment=5)}
+
+
+def model(name="two_stream", seed=0) -> VideoModel:
+    torch.manual_seed(seed)
+    net = bundled(name).factory(len(CLASSES))
+    return VideoModel(net, ModelInfo(name, list(CLASSES), DEFAULT_SPEC, cam_layer=net.cam_layer)).eval()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    data = make_dataset(1, seed=11)                            # a walk_left clip
+    return from_frames(data.clips[0], DEFAULT_SPEC)
+
+
+def test_the_flow_stream_is_a_model_on_flow(clip):
+    m = model()
+    fs = flow_stream(m)
+    assert fs.spec == InputSpec(15, 64, 64, (0.0, 0.0), (1.0, 1.0), "flow") and fs.spec.shape == (2, 15, 64, 64)
+    assert fs.net is m.net.flow and not fs.training                        # shared, not copied
+    x = clip.tensor[None]
+    flow = m.net.compute_flow(x)                                            # (1, 2, T-1, H, W)
+    np.testing.assert_array_equal(flow[0].permute(1, 2, 3, 0).numpy(), dis_flow(clip.frames))
+    with torch.no_grad():                                                  # late fusion: the sum
+        torch.testing.assert_close(m(x), m.net.rgb(x) + fs(flow), rtol=0, atol=0)
+
+
+def test_flow_input_cannot_come_from_a_video(clip):
+    with pytest.raises(VideoError, match="'flow' input is computed from frames by the core"):
+        to_tensor(clip.frames, flow_stream(model()).spec)
+
+
+def test_only_two_stream_models_have_a_flow_stream(clip):
+    with pytest.raises(ModelSpecError, match="model 'c3d_small' has no flow stream"):
+        flow_stream(model("c3d_small"))
+    with pytest.raises(ModelSpecError, match="has no flow stream"):
+        explain_flow_stream(model("c3d_small"), clip, "saliency")
+
+
+@pytest.mark.parametrize("method", [m.name for m in list_methods()])
+def test_every_method_runs_on_the_flow_stream(method, clip):
+    m = model()
+    exp = explain_flow_stream(m, clip, method, **FAST.get(method, {}))
+    assert exp.relevance.shape == (15, 64, 64) and exp.relevance.dtype == np.float32
+    assert exp.flow.shape == (15, 64, 64, 2) and np.isfinite(exp.relevance).all()
+    assert exp.method == method and exp.model == "two_stream"
+    with torch.no_grad():
+        prediction = int(m(clip.tensor[None]).argmax(1))
+    assert exp.target == prediction and exp.label == CLASSES[prediction]    # the whole model's choice
+    np.testing.assert_allclose(exp.probabilities.sum(), 1, rtol=1e-6)
+    for p in exp.stream_probabilities.values():
+        assert p.shape == (len(CLASSES),) and abs(p.sum() - 1) < 1e-5
+
+
+@pytest.mark.skipif(not bundled("two_stream").weights.exists(), reason="no trained weights for two_stream")
+def test_integrated_gradients_are_complete_on_the_flow_stream(clip):
+    """The flow stream is a function of the flow alone: its relevance sums to f(flow) - f(0)
+    (gradient methods on the whole model cannot see it: tests/test_methods.py). On the trained
+    weights: a fresh net (bias-free convolutions, identity batch norm) is positively homogeneous,
+    where integrated gradients are exact at any step count and the test would prove nothing."""
+    from xai_core.models.loader import load_model
+
+    m = load_model("two_stream")
+    exp = explain_flow_stream(m, clip, "integrated_gradients", target="walk_right")
+    assert exp.target == CLASSES.index("walk_right")
+    flow = torch.from_numpy(exp.flow).permute(3, 0, 1, 2)[None]           # (1, 2, T-1, H, W)
+    gap = completeness_gap(flow_stream(m), flow, exp.target, torch.from_numpy(exp.relevance).double())
+    assert gap <= 0.01
+    assert exp.moving_share() == pytest.approx(exp.moving_share(threshold=1.0))
+    assert 0.0 <= exp.moving_share() <= 1.0
+
+
+def test_a_bad_clip_is_refused():
+    with pytest.raises(ModelSpecError, match=r"expected one clip \(3, T, H, W\), got shape \(2, 3, 16, 64, 64\)"):
+        explain_flow_stream(model(), torch.zeros(2, 3, 16, 64, 64), "saliency")
