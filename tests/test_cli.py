@@ -68,6 +68,30 @@ def test_explain_writes_the_contract(tmp_path, capsys):
     assert result["target"]["index"] == result["predicted"]["index"]   # target defaults to the prediction
 
 
+def test_explain_split_writes_parts_and_reliance(tmp_path, capsys):
+    """--split: split.npz parts add up to the relevance exactly, reliance.json's shares to 1, and
+    the result's summary says what the score rests on (c3d_small relies on the order of frames
+    for sit_down: playing the clip backwards turns it into stand_up)."""
+    out = tmp_path / "o"
+    assert main(["explain", str(SAMPLE), "--model", "c3d_small", "--method", "grad_cam", "--out", str(out),
+                 "--split"]) == 0
+    assert "relies on: order" in capsys.readouterr().out
+    parts = np.load(out / "split.npz")
+    assert parts["total"].dtype == np.float64 and str(parts["variant"]) == "counterfactual"
+    assert np.array_equal(parts["spatial"] + parts["temporal"], parts["total"])
+    np.testing.assert_allclose(parts["total"], np.load(out / "relevance.npy"), rtol=1e-6, atol=0)
+    body = strict_json((out / "reliance.json").read_text())
+    r = body["reliance"]
+    assert abs(sum(r["shares"].values()) + r["remainder"] - 1) < 1e-12 and r["kind"] == "order"
+    assert [c["name"] for c in r["counterfactuals"]][0] == "reversed"
+    assert 0 <= body["split"]["temporal_share"] <= 1 and 0 <= body["moving_share"]["value"] <= 1
+    result = strict_json((out / "result.json").read_text())
+    assert result["reliance"]["kind"] == "order" and "relies on motion (the order of frames" in result["summary"]
+    for name in ("spacetime_tube.png", "spacetime_legend.png", "spacetime.webm", "flow_tube.png", "flow_legend.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not (out / "flow_stream_tube.png").exists()           # c3d_small has no flow stream
+
+
 def test_explain_with_target_label_and_option(tmp_path):
     out = tmp_path / "o"
     assert main(["explain", str(SAMPLE), "--model", "c3d_small", "--method", "temporal_occlusion",
@@ -133,6 +157,8 @@ BAD = [
      "model"),
     (["explain", "missing.mp4", "--model", "c3d_small", "--method", "grad_cam", "--out", "o"], "missing.mp4",
      "video"),
+    (EXPLAIN + ["--method", "grad_cam", "--split", "wiggle"], "unknown split variant 'wiggle'", "parse"),
+    (EXPLAIN + ["--method", "grad_cam", "--split", "--flow-method", "lime2"], "unknown method 'lime2'", "parse"),
     # options: syntax, type, range, finiteness, work
     (occlusion("--option", "bogus=1"), "unknown option(s) ['bogus']", "parse"),
     (occlusion("--option", "window"), "--option needs KEY=VALUE", "parse"),

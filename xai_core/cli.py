@@ -72,6 +72,13 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(repeatable; see: methods)")
     e.add_argument("--device", default="cpu", help=DEVICES)
     e.add_argument("--format", choices=("webm", "mp4"), default="webm", help="overlay video format")
+    e.add_argument("--split", nargs="?", const="counterfactual", default=None, metavar="VARIANT",
+                   help="motion or appearance: split the relevance into spatial + temporal parts "
+                        "(split.npz, spacetime tube/video) with VARIANT (counterfactual, selective, "
+                        "reversed; default counterfactual), measure the motion reliance (reliance.json) "
+                        "and the optical flow (flow_tube.png; a two-stream model's flow stream too)")
+    e.add_argument("--flow-method", default=None,
+                   help="method for a two-stream model's flow stream (default: --method)")
     e.add_argument("--sampling", choices=SAMPLINGS, default="spread",
                    help="how the model's frames are taken from the video: spread evenly over the whole "
                         "clip (default), or fps: at the model's frame rate (models whose spec gives fps, "
@@ -259,7 +266,15 @@ def _explain(args) -> int:
     options = parse_options(args.option)
     device = check_device(args.device)
     out = Path(args.out)
-    check_out_dir(out, ["relevance.npy", "result.json", "tube.png", "curve.png", f"overlay.{args.format}"])
+    files = ["relevance.npy", "result.json", "tube.png", "curve.png", f"overlay.{args.format}"]
+    if args.split is not None:
+        from .motion.split import get_split
+        from .render.export import MOTION_FILES
+        get_split(args.split)                          # an unknown variant before any work
+        if args.flow_method is not None:
+            get_method(args.flow_method)
+        files += [*MOTION_FILES, f"spacetime.{args.format}"]
+    check_out_dir(out, files)
     info = get_method(args.method)
     validate_options(info, options)                    # types and bounds before loading anything
     model = load_model(args.model, device=device, trust=tuple(args.trust_module))
@@ -275,11 +290,18 @@ def _explain(args) -> int:
     clip = load_video(args.video, model.spec, sampling=args.sampling)
     decode_ms = (time.perf_counter() - t0) * 1000
     exp = explain(model, clip, args.method, target=args.target, **options)
+    motion = None
+    if args.split is not None:
+        from .motion.analysis import analyse_motion
+        motion = analyse_motion(model, clip, exp, split=args.split, flow_method=args.flow_method)
     t0 = time.perf_counter()
     try:
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / "relevance.npy", exp.relevance.astype(np.float32))
         paths = write_outputs(exp, out, video=f".{args.format}")
+        if motion is not None:
+            from .render.export import write_motion_outputs
+            paths.update(write_motion_outputs(motion, exp, out, video=f".{args.format}"))
         render_ms = (time.perf_counter() - t0) * 1000
         result = result_json(exp, clip)
         result["timings_ms"] = {"decode": round(decode_ms, 1),
@@ -289,11 +311,21 @@ def _explain(args) -> int:
                                 "total": round((time.perf_counter() - t_start) * 1000, 1)}
         result["files"] = {"relevance": "relevance.npy", **{k: Path(v).name for k, v in paths.items()}}
         result["model_notes"] = list(model.info.notes)
+        from .relevance.summary import summarise
+        result["summary"] = summarise(exp, list(map(int, clip.source_indices)))
+        if motion is not None:
+            result["timings_ms"]["motion"] = {k: round(v, 1) for k, v in motion.timings_ms.items()}
         (out / "result.json").write_text(strict_dumps(result, indent=2))
     except OSError as e:
         raise XaiError(f"--out {out}: writing failed ({e.strerror or e})") from None
     print(f"{exp.predicted_label} ({exp.probabilities[exp.predicted]:.0%}); "
           f"explained {exp.target_label} with {exp.method} -> {out}")
+    if motion is not None:
+        r = motion.reliance
+        print(f"relies on: {r.kind} ({', '.join(f'{k} {v:.0%}' for k, v in r.shares.items())}; "
+              f"remainder {r.remainder:.0%})"
+              + (f"; split {motion.split.variant}: {motion.split.temporal_share:.0%} temporal"
+                 if motion.split is not None else ""))
     from .relevance.evidence import no_evidence_note
     note = no_evidence_note(exp.relevance, exp.target_label)
     if note:

@@ -224,6 +224,18 @@ def counterfactual_clips(videos: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
+def counterfactual_frames(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """{name: (T, h, w, 3) uint8} for COUNTERFACTUALS, from display frames (T, h, w, 3) uint8: the
+    same counterfactuals the model was shown, at the display's size, for people to look at (the
+    transforms act along time only, so they commute with resizing and normalising)."""
+    f = np.asarray(frames)
+    if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
+        raise ValueError(f"counterfactual_frames: expected (T, h, w, 3) uint8 frames, got {f.shape} {f.dtype}")
+    x = torch.from_numpy(np.ascontiguousarray(f)).permute(3, 0, 1, 2)[None].float()   # (1, 3, T, h, w)
+    return {name: v[0].permute(1, 2, 3, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+            for name, v in counterfactual_clips(x).items()}
+
+
 def motion_reliance(model, clip, target: int | str | None = None) -> Reliance:
     """Counterfactual motion reliance of one clip (one forward pass of 1 + 5 clips).
 

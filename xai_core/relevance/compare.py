@@ -24,7 +24,7 @@ from ..methods.registry import get_method
 from ..video.clip import Clip
 from .evidence import evidence
 from .explanation import Explanation, explain
-from .summary import where
+from .summary import reliance_headline, where
 from .temporal import peak_span
 
 
@@ -346,6 +346,8 @@ def _row(e: Explanation, label: str, numbers: list[int], truth, order, reversed_
     if e.model in order:
         check = order[e.model]
         row["reversed clip"] = f"{check.reversed_label} ({check.reversed_probability:.0%})"
+    if getattr(e, "reliance", None) is not None:                   # measured motion reliance
+        row["relies on"] = reliance_headline(e.reliance)
     row.update({f"{k} ms": float(v) for k, v in e.timings_ms.items()})
     return row
 

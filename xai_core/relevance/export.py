@@ -32,7 +32,9 @@ def result_json(exp, clip=None) -> dict:
             "curve": [float(v) for v in exp.curve], "key_frames": exp.key_frames(),
             "evidence": evidence(exp.relevance).as_dict(),   # sums for / against; positive: any for
             "extras": _jsonable(exp.extras),
-            "ood": None if getattr(exp, "ood", None) is None else exp.ood.to_dict()}
+            "ood": None if getattr(exp, "ood", None) is None else exp.ood.to_dict(),
+            **({} if getattr(exp, "reliance", None) is None              # measured motion reliance
+               else {"reliance": exp.reliance.to_dict()})}
 
 
 def _input(clip) -> dict:
@@ -116,8 +118,6 @@ def explanation_dict(exp, clip=None, *, include_relevance: bool = False,
     numbers = None if clip is None else list(map(int, clip.source_indices))
     body["summary"] = summarise(exp, numbers, summary_template)
     body["timings_ms"] = {k: round(float(v), 1) for k, v in exp.timings_ms.items()}
-    if getattr(exp, "reliance", None) is not None:                    # measured motion reliance
-        body["reliance"] = exp.reliance.to_dict()
     if include_relevance:
         r = np.asarray(exp.relevance, np.float32)                      # (T, H, W)
         body["relevance_shape"] = list(r.shape)

@@ -6,7 +6,7 @@ import numpy as np
 from .evidence import evidence
 from .temporal import peak_span, temporal_curve
 
-DEFAULT_TEMPLATE = "{label} ({confidence}): evidence peaks in {frames}, {where}"
+DEFAULT_TEMPLATE = "{label} ({confidence}){motion}: evidence peaks in {frames}, {where}"
 
 
 def where(relevance: np.ndarray, frames: tuple[int, int] | None = None, mode: str = "positive") -> str:
@@ -50,6 +50,19 @@ def motion_phrase(reliance, short: bool = False) -> str:
         return RELIANCE_SHORT[kind]
     word, detail, key = RELIANCE_PHRASE[kind]
     return f"it relies on {word} ({detail}, {float(shares[key]):.0%})"
+
+
+def reliance_headline(reliance) -> str:
+    """'order 89%' / 'change 92%' / 'appearance 96%' (the kind and its share; change counts the
+    motion part), 'none' when no counterfactual changed the score, '' when not measured. For
+    tables: one cell per model."""
+    if reliance is None:
+        return ""
+    kind = reliance["kind"] if isinstance(reliance, dict) else reliance.kind
+    shares = reliance["shares"] if isinstance(reliance, dict) else reliance.shares
+    if kind not in RELIANCE_PHRASE:
+        return kind
+    return f"{kind} {float(shares[RELIANCE_PHRASE[kind][2]]):.0%}"
 
 
 def summary_fields(exp, frame_numbers: list[int] | None = None) -> dict:

@@ -58,3 +58,62 @@ def write_outputs(exp, out_dir, frames: np.ndarray | None = None, video: str = "
     paths["curve"].write_bytes(curve_png({exp.method: curve}, key_frames=keys, frame_indices=numbers,
                                          thumbnails=heat, title=title, against=shown == "against"))
     return paths
+
+
+MOTION_FILES = ["split.npz", "spacetime_tube.png", "spacetime_legend.png", "flow_tube.png",
+                "flow_stream_tube.png", "reliance.json"]
+
+
+def write_motion_outputs(analysis, exp, out_dir, frames: np.ndarray | None = None, video: str = ".webm",
+                         fps: float | None = None) -> dict[str, Path]:
+    """Write a motion.analysis.MotionAnalysis of `exp` into out_dir; returns {name: path}.
+
+    split.npz            total, spatial, temporal (T, H, W) float64: spatial + temporal == total
+                         exactly (motion.split), with the variant's name
+    spacetime_tube.png   the split in one picture (hue: temporal share, opacity: |relevance|)
+    spacetime<video>     the same over the clip's frames; spacetime_legend.png its 2-D legend
+    flow_tube.png        the clip's DIS flow (Middlebury colours: hue = direction, saturation =
+                         speed) where it moves more than motion.moving.THRESHOLD px/frame,
+                         + flow_legend.png (the colour wheel)
+    flow_stream_tube.png a two-stream model's flow-stream relevance on the flow field
+    reliance.json        MotionAnalysis.to_dict(): reliance, split shares, moving share, flow stream
+    """
+    from ..motion.moving import THRESHOLD
+    from ..relevance.export import strict_dumps
+    from .flow import default_max_flow, flow_legend, flow_tube
+    from .spacetime import spacetime_legend, spacetime_tube, spacetime_video
+
+    out = Path(out_dir)
+    frames = explanation_frames(exp) if frames is None else np.asarray(frames)
+    numbers = list(exp.clip.source_indices) if exp.clip is not None else None
+    paths: dict[str, Path] = {}
+    split = analysis.split
+    if split is not None:
+        np.savez_compressed(out / "split.npz", total=split.total, spatial=split.spatial,
+                            temporal=split.temporal, variant=np.array(split.variant))
+        paths["split"] = out / "split.npz"
+        title = f"{exp.model} · {exp.target_label}: {split.temporal_share:.0%} temporal ({split.variant})"
+        paths["spacetime_tube"] = save_png(out / "spacetime_tube.png",
+                                           spacetime_tube(frames, split, title=title, frame_numbers=numbers))
+        paths["spacetime_legend"] = save_png(out / "spacetime_legend.png", spacetime_legend())
+        paths["spacetime"] = spacetime_video(out / f"spacetime{video}", frames, split,
+                                             fps=fps or max(1.0, len(frames) / 2))
+    flow = analysis.flow
+    top = default_max_flow(flow)
+    speed = np.hypot(flow[..., 0], flow[..., 1])                              # (T-1, H, W) px/frame
+    moving = np.where(speed > THRESHOLD, speed, 0)                           # drawn only where it moves
+    paths["flow_tube"] = save_png(out / "flow_tube.png",
+                                  flow_tube(flow, moving, frames, max_flow=top,
+                                            title=f"DIS optical flow where it moves (> {THRESHOLD:g} px/frame)"))
+    paths["flow_legend"] = save_png(out / "flow_legend.png", flow_legend(96, top))
+    fs = analysis.flow_stream
+    if fs is not None:
+        share = fs.moving_share()
+        paths["flow_stream_tube"] = save_png(
+            out / "flow_stream_tube.png",
+            flow_tube(fs.flow, fs.relevance, frames, max_flow=top,
+                      title=f"{exp.model} flow stream · {fs.method} · {fs.label}: "
+                            f"{share:.0%} of relevance on moving pixels"))
+    (out / "reliance.json").write_text(strict_dumps(analysis.to_dict(), indent=2))
+    paths["reliance"] = out / "reliance.json"
+    return paths
