@@ -65,6 +65,28 @@ def test_explain_page_follows_the_role(role):
     assert any("Internals" in e.label for e in at.expander) == r.internals
     downloads = at.get("download_button")
     assert (len(downloads) == 5) == ("export" in r.renderings)
+    motion = any("Motion or appearance" in m.value for m in at.markdown)
+    assert motion == ("motion" in r.renderings)
+    sentence = at.subheader[0].value if at.subheader else ""
+    assert "relies on" in sentence or "from how it" in sentence, sentence   # every role: the measured reliance
+
+
+def test_motion_view_on_explain():
+    """Analyst, stand_up, Grad-CAM: the reliance names the order of frames (c3d_small), the split's
+    three pictures, the flow, the counterfactual clips with their predictions, and the ground truth
+    agreeing with the measured kind."""
+    at = app_as("analyst", method="grad_cam", clip="synthetic · stand_up")
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "it relies on motion (the order of frames" in text
+    assert "the measured reliance says **order**: it matches" in text
+    assert "of this explanation's positive relevance lies on moving pixels" in text
+    assert any("reversed**: sit_down" in c.value for c in at.caption)       # the clip played backwards
+    assert at.get("button_group") or at.get("segmented_control")
+    for variant in ("selective", "reversed"):
+        at.segmented_control(key=next(k for k in at.session_state if str(k).startswith("split-"))).set_value(variant).run()
+        assert_clean(at)
+        assert any(f"Split **{variant}**" in c.value for c in at.caption)
 
 
 def test_upload_path_works_with_a_small_clip(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from xai_core import render
+from xai_core.data.synthetic import FINE_KIND
 from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_hit, pointing_text,
                                           pointing_tolerance, temporal_hit)
 from xai_core.relevance import export
@@ -159,6 +160,12 @@ def ground_truth_block(v: View) -> None:
     mask = mask_on_grid(evidence_mask(v.sample), v.numbers, exp.relevance.shape)   # (T, H, W)
     right = "right" if v.sample.truth == exp.predicted_label else f"wrong (true class: {v.sample.truth})"
     st.markdown(f"**Ground truth:** {v.sample.truth} — {v.sample.kind} evidence. The model is {right}.")
+    fine = FINE_KIND.get(v.sample.truth)
+    r = getattr(exp, "reliance", None)
+    if fine is not None and r is not None:
+        called = "matches" if r.kind == fine else "does not match"
+        st.caption(f"Deciding {v.sample.truth} needs **{FINE_WORDS[fine]}** ({fine}); the measured reliance "
+                   f"says **{r.kind}**: it {called}.")
     if exp.target_label != v.sample.truth:
         st.caption("The scores below compare the relevance for the explained class with the evidence "
                    "for the true class.")
@@ -235,7 +242,127 @@ def export_block(v: View) -> None:
     export_buttons([v.exp], v.role, stem, key=f"export-{v.key}")
 
 
-BLOCKS = {"summary": summary_block, "prediction": prediction_block, "tube": tube_block,
+FINE_WORDS = {"order": "the order of frames", "change": "change over time, in either direction",
+              "appearance": "what a single frame shows"}
+SPLIT_HELP = {"counterfactual": "relevance lost when the motion is taken out (the clip's static median "
+                                "explained the same way); the best at telling motion from appearance on the "
+                                "ground truth, at the cost of one more explanation",
+              "selective": "where the relevance changes over time (Hiley et al. 2020): relevance ON moving "
+                           "things, not proof that the model uses motion; costs nothing",
+              "reversed": "relevance that depends on the direction of time (the clip played backwards); "
+                          "0 for a model blind to frame order"}
+CF_FRAMES = 4           # frames shown per counterfactual clip
+
+
+def _strip(frames: np.ndarray, n: int = CF_FRAMES, height: int = 72) -> np.ndarray:
+    """n evenly spaced frames side by side, `height` pixels high (a still of a short clip)."""
+    import cv2
+
+    idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
+    h, w = frames.shape[1:3]
+    size = (max(1, round(w * height / h)), height)
+    tiles = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in idx]
+    gap = np.full((height, 3, 3), 255, np.uint8)
+    return np.concatenate([p for t in tiles for p in (t, gap)][:-1], axis=1)
+
+
+def motion_block(v: View) -> None:
+    """Motion or appearance: what the score rests on (counterfactual reliance and the clips it was
+    measured on), the relevance split into appearance and motion parts, and the optical flow."""
+    from xai_core.motion.moving import THRESHOLD, moving_share
+    from xai_core.motion.reliance import counterfactual_frames
+    from xai_core.motion.split import list_splits
+    from xai_core.relevance.summary import motion_phrase
+
+    from .widgets import reliance_figure
+
+    exp, r = v.exp, getattr(v.exp, "reliance", None)
+    st.markdown("#### Motion or appearance?")
+    if r is not None:
+        phrase = motion_phrase(r) or "no counterfactual changed the score: nothing to measure"
+        st.markdown(f"For **{r.target_label}** ({r.score:.0%}), {phrase}.")
+        st.plotly_chart(reliance_figure(r), width="stretch", config={"displayModeBar": False},
+                        key=f"reliance-{v.key}")
+        st.caption("Measured, not inferred from the picture: the class's probability on the clip, played "
+                   "backwards (order removed), and on its static median (all change removed), against chance "
+                   f"({r.chance:.0%}). Order: what playing it backwards costs; change over time: what freezing "
+                   "it costs beyond that; single frames: what is left above chance. Kind: "
+                   f"**{r.kind}**.")
+        with st.expander("The counterfactual clips and what the model says on them", expanded=False):
+            clips = counterfactual_frames(v.clip.display)
+            cols = st.columns(len(r.counterfactuals))
+            for col, c in zip(cols, r.counterfactuals):
+                col.image(_strip(clips[c.name], 2), width="stretch")
+                away = " · :orange-badge[out of its world]" if c.out_of_distribution else ""
+                col.caption(f"**{c.name}**: {c.label} ({c.probability:.0%}); {r.target_label} "
+                            f"{c.target_probability:.0%}{away}")
+            for note in r.notes:
+                st.caption(f"Note: {note}")
+    variants = {s.name: s for s in list_splits()}
+    cheap = v.info.cost == "cheap"
+    default = "counterfactual" if cheap else "selective"
+    pick = st.segmented_control("Split the relevance", list(variants), default=default,
+                                format_func=lambda n: n, key=f"split-{v.key}",
+                                help="; ".join(f"**{n}**: {SPLIT_HELP.get(n, variants[n].label)}" for n in variants))
+    variant = pick or default
+    model = cache.get_model(exp.model) if variants[variant].needs_model else None
+    split = cache.get_split(v.key, variant, exp, model, v.clip)
+    if not split.has_relevance:
+        st.info("This relevance map is all zeros: there is nothing to split.")
+    else:
+        scale = float(max(np.abs(split.spatial).max(), np.abs(split.temporal).max()))
+        left, right = st.columns(2)
+        for col, part, name in ((left, split.spatial, "appearance (spatial part)"),
+                                (right, split.temporal, "motion (temporal part)")):
+            png = cache.get_png(v.key, f"split-{variant}-{name}", lambda p=part, n=name: render.tube_image(
+                v.clip.display, np.abs(p).astype(np.float32), mode="positive", scale=render.robust_scale(
+                    np.abs(np.concatenate([split.spatial, split.temporal])).astype(np.float32), "positive"),
+                frame_numbers=v.numbers, title=n, width=640))
+            col.image(png, width="stretch")
+        both = cache.get_png(v.key, f"split-{variant}-both", lambda: render.spacetime_tube(
+            v.clip.display, split, frame_numbers=v.numbers,
+            title=f"both: {split.temporal_share:.0%} of |relevance| temporal ({variant})"))
+        pic, legend = st.columns([4, 1])
+        pic.image(both, width="stretch")
+        legend.image(cache.get_png("legend", "spacetime", lambda: render.spacetime_legend()), width="stretch")
+        st.caption(f"One picture for space and time: hue is each voxel's temporal share (blue: appearance, "
+                   f"orange: motion; the two stay apart for colour-blind eyes), opacity its |relevance|. Split "
+                   f"**{variant}**: {SPLIT_HELP.get(variant, '')}. The two parts add up to the relevance exactly "
+                   f"(largest part {scale:.3g}).")
+    flow = cache.get_flow(v.clip.digest, v.clip)
+    share = moving_share(exp.relevance, flow)
+    speed = np.hypot(flow[..., 0], flow[..., 1])
+    top = render.default_max_flow(flow)
+    fl, leg = st.columns([4, 1])
+    fl.image(cache.get_png(v.key, "flow", lambda: render.flow_tube(
+        flow, np.where(speed > THRESHOLD, speed, 0), v.clip.display, max_flow=top,
+        title=f"optical flow where it moves (> {THRESHOLD:g} px/frame)")), width="stretch")
+    leg.image(cache.get_png(f"flow-legend-{top:.2f}", "flow", lambda: render.flow_legend(120, top)),
+              width="stretch", caption=f"direction; full colour at {top:.1f} px/frame")
+    moving = "no positive relevance to place" if np.isnan(share) else \
+        f"**{share:.0%}** of this explanation's positive relevance lies on moving pixels"
+    st.caption(f"DIS optical flow (OpenCV) between the frames the model saw: {moving} "
+               f"({(speed > THRESHOLD).mean():.0%} of the flow field moves more than {THRESHOLD:g} px/frame).")
+    if _two_stream(v):
+        method = exp.method
+        fs = cache.get_flow_stream(v.key, method, exp, _model=cache.get_model(exp.model), _clip=v.clip)
+        s = fs.moving_share()
+        st.image(cache.get_png(v.key, f"flow-stream-{method}", lambda: render.flow_tube(
+            fs.flow, fs.relevance, v.clip.display, max_flow=top,
+            title=f"the flow stream's {method} relevance on the flow field")), width="stretch")
+        probs = fs.stream_probabilities
+        st.caption(f"{exp.model} adds the logits of an RGB stream and a flow stream. Its flow stream alone says "
+                   f"{fs.label} {probs['flow'][fs.target]:.0%}, its RGB stream {probs['rgb'][fs.target]:.0%}; "
+                   + ("no positive relevance on the flow" if np.isnan(s) else
+                      f"**{s:.0%}** of the flow stream's relevance lies on moving pixels") + ".")
+
+
+def _two_stream(v: View) -> bool:
+    net = getattr(cache.get_model(v.exp.model), "net", None)
+    return all(hasattr(net, a) for a in ("compute_flow", "flow", "rgb"))
+
+
+BLOCKS = {"summary": summary_block, "motion": motion_block, "prediction": prediction_block, "tube": tube_block,
           "curve": curve_block, "frames": frames_block, "overlay_video": overlay_video_block,
           "ground_truth": ground_truth_block, "export": export_block}
 

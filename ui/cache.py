@@ -194,3 +194,56 @@ def result_key(exp) -> str:
     """A stable key naming one explanation (for the render caches)."""
     digest = exp.clip.digest if exp.clip is not None else ""
     return json.dumps([exp.model, digest, exp.method, exp.target, exp.options], sort_keys=True, default=str)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def get_reliance(model_name: str, clip_digest: str, target, _model, _clip):
+    """The clip's motion reliance (xai_core.motion.reliance) for `target` (None: the prediction):
+    one batched forward of the clip and its five counterfactuals, cached; under the model's lock,
+    as explanations hook the model while they run."""
+    from xai_core.motion.reliance import motion_reliance
+
+    with _model.lock:
+        return motion_reliance(_model, _clip, target=target)
+
+
+def with_reliance(exp, model, clip):
+    """The explanation with its clip's measured motion reliance attached (for its target), so its
+    summary says what the score rests on."""
+    return replace(exp, reliance=get_reliance(model.name, clip.digest, exp.target, model, clip))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_split(key: str, variant: str, _exp, _model, _clip):
+    """The explanation's relevance split into spatial + temporal parts (xai_core.motion.split),
+    cached by the explanation's key and the variant (a model-running variant explains once more)."""
+    from contextlib import nullcontext
+
+    from xai_core.motion.split import split_relevance
+
+    with _model.lock if _model is not None else nullcontext():
+        return split_relevance(variant, _exp.relevance, model=_model, video=_clip.tensor[None],
+                               method=_exp.method, target=_exp.target, options=dict(_exp.options))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_flow(clip_digest: str, _clip) -> np.ndarray:
+    """DIS optical flow (T-1, H, W, 2), px/frame, of the clip's frames on the model's grid."""
+    from xai_core.motion.flow import dis_flow
+
+    return dis_flow(np.ascontiguousarray(_clip.frames))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def get_flow_stream(key: str, method: str, _exp, _model, _clip):
+    """A two-stream model's flow-stream explanation (xai_core.motion.streams) for the explanation's
+    target, with `method` (its defaults)."""
+    from xai_core.motion.streams import explain_flow_stream
+
+    return explain_flow_stream(_model, _clip, method, target=_exp.target)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_png(key: str, what: str, _make) -> bytes:
+    """A rendered picture as PNG bytes, cached by the explanation's key and what it shows."""
+    return render.to_png(_make())

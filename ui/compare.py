@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from xai_core import get_method, render
-from xai_core.relevance.compare import compare, order_check
+from xai_core.relevance.compare import compare
 
 from . import cache, widgets
 from .state import follow_default, follow_role, picked, relabel
@@ -120,12 +120,13 @@ def expected_seconds(models, methods: list[str]) -> float | None:
 
 
 def compute_all(models, clips: dict, methods: list[str], target, progress) -> float:
-    """The background job: every explanation and order check into the caches; seconds it took."""
+    """The background job: every explanation and motion reliance (its reversed clip is the order check) into the caches; seconds it took."""
     started = time.perf_counter()
-    explain_all(models, clips, methods, target, progress)
-    for model in models:
-        progress(1.0, f"{model.name}: the clip played backwards")
-        get_order_check(model.name, clips[model.name].digest, model, clips[model.name])
+    exps = explain_all(models, clips, methods, target, progress)
+    by_name = {m.name: m for m in models}
+    for exp in exps:
+        progress(1.0, f"{exp.model}: the clip played backwards, smoothed and still (motion reliance)")
+        cache.with_reliance(exp, by_name[exp.model], clips[exp.model])
     return time.perf_counter() - started
 
 
@@ -153,14 +154,6 @@ def get_evidence_mask(seed: int, index: int) -> np.ndarray:
     return make_dataset(index + 1, seed).masks[index]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_order_check(model_name: str, clip_digest: str, _model, _clip):
-    """What the model says on the clip played backwards (one forward pass, cached; under the
-    model's lock, as explanations hook the model while they run)."""
-    with _model.lock:
-        return order_check(_model, _clip)
-
-
 def order_sentence(check) -> str:
     """What the model says when the clip is played backwards, in words (markdown)."""
     said = f"Played backwards: **{check.reversed_label}** ({check.reversed_probability:.0%})"
@@ -169,6 +162,16 @@ def order_sentence(check) -> str:
     if check.logit_change < 1e-3:
         return f"{said} — identical output: blind to the order of frames."
     return f"{said} — the same answer."
+
+
+def reliance_sentence(reliance) -> str:
+    """What the model's score rests on, in words with the measured share (markdown)."""
+    from xai_core.relevance.summary import motion_phrase
+
+    phrase = motion_phrase(reliance)
+    if not phrase:
+        return "Relies on: nothing measurable (no counterfactual changed the score)."
+    return phrase[0].upper() + phrase[1:].replace("relies on ", "relies on **", 1).replace(" (", "** (", 1) + "."
 
 
 def verdict_badge(verdict: str | None) -> str:
@@ -217,6 +220,8 @@ TABLE_HELP = {
     "where": "where in the picture it lies",
     "focus in time": "0: spread evenly over the frames, 1: all in one frame",
     "backwards": "the answer on the clip played backwards",
+    "relies on": "what the score rests on, measured on counterfactual clips: order (playing it backwards "
+                 "costs it), change (freezing it costs it), appearance (single frames keep it)",
 }
 
 
@@ -224,7 +229,7 @@ def table_ui(rows: list[dict], target: bool, evidence, internals: bool) -> None:
     """The comparison table: one row per column, every cell shown whole (text wraps, nothing is
     cut); the target, ground-truth and timing columns when they apply, what each means below."""
     show = [("column", "column", str), ("prediction", "prediction", str), ("confidence", "confidence", _pct),
-            ("verdict", "verdict", str), ("reversed clip", "backwards", str)]
+            ("verdict", "verdict", str), ("reversed clip", "backwards", str), ("relies on", "relies on", str)]
     if target:
         show += [("target", "explained", str), ("target probability", "its probability", _pct)]
     show += [("when", "when", str), ("share in span", "in span", _pct), ("where", "where", str),

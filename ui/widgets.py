@@ -296,3 +296,33 @@ def _parse_text(text: str, spec):
         except ValueError:
             pass
     return text
+
+
+RELIANCE_COLOURS = {"order": "#D55E00", "motion": "#E69F00", "appearance": "#1E88E5", "remainder": "#BDBDBD"}
+RELIANCE_NAMES = {"order": "order of frames", "motion": "change over time", "appearance": "single frames",
+                  "remainder": "remainder (negative parts)"}
+
+
+SHORT_NAMES = {"order": "order", "motion": "change", "appearance": "frames", "remainder": "rest"}
+
+
+def reliance_figure(reliance, legend: bool = True):
+    """One stacked horizontal bar: the shares of order, motion (change), appearance and the remainder
+    (xai_core.motion.reliance.Reliance; they sum to 1). legend=False: compact, each wide enough part
+    named inside the bar (for narrow columns)."""
+    parts = {**reliance.shares, "remainder": reliance.remainder}
+    def text(k, v):
+        if legend:
+            return f"{v:.0%}" if v >= 0.06 else ""
+        return f"{SHORT_NAMES[k]} {v:.0%}" if v >= 0.18 else f"{v:.0%}" if v >= 0.07 else ""
+    fig = go.Figure([go.Bar(x=[float(v)], y=[""], orientation="h", name=RELIANCE_NAMES[k],
+                            marker_color=RELIANCE_COLOURS[k], text=[text(k, v)],
+                            textposition="inside", insidetextanchor="middle",
+                            hovertemplate=f"{RELIANCE_NAMES[k]}: %{{x:.1%}}<extra></extra>")
+                     for k, v in parts.items()])
+    fig.update_layout(barmode="stack", height=110 if legend else 44, plot_bgcolor="white",
+                      margin=dict(l=0, r=0, t=34, b=24) if legend else dict(l=0, r=0, t=0, b=0),
+                      xaxis=dict(range=[0, 1], tickformat=".0%", showgrid=False, visible=legend),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.05, x=0, traceorder="normal"),
+                      showlegend=legend)
+    return fig

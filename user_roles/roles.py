@@ -19,6 +19,8 @@ RENDERINGS = {
     "curve": "the temporal relevance curve with key frames",
     "frames": "a frame scrubber: frame and overlay side by side",
     "overlay_video": "the per-frame overlay as a video",
+    "motion": "motion or appearance: reliance bars and counterfactual clips, the relevance split into "
+              "appearance and motion parts (one picture for both), the optical flow",
     "ground_truth": "for synthetic clips: the evidence mask and how well the relevance hits it",
     "export": "downloads: tube PNG, overlay video, relevance JSON + NPZ, HTML report",
 }

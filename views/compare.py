@@ -3,12 +3,12 @@ import streamlit as st
 
 from ui import cache, jobs
 from ui.compare import (compute_all, expected_seconds, explain_all, frame_share, get_column_tube, get_evidence_mask,
-                        get_order_check, grid, methods_ui, model_names, models_ui, order_sentence, per_row,
-                        side_by_side, table_ui, target_ui, top_classes, verdict_badge, video_ui, work_key)
+                        grid, methods_ui, model_names, models_ui, order_sentence, per_row,
+                        reliance_sentence, side_by_side, table_ui, target_ui, top_classes, verdict_badge, video_ui, work_key)
 from ui.blocks import export_buttons
 from ui.ood import ood_warning_ui
 from ui.state import current_role
-from ui.widgets import load_ui, short_label
+from ui.widgets import load_ui, reliance_figure, short_label
 from xai_core import XaiError, get_method, list_methods, render
 from xai_core.methods import cost
 from xai_core.methods.cost import describe
@@ -88,7 +88,9 @@ took = sum(e.timings_ms["forward"] + e.timings_ms["explain"] for e in exps) / 10
 st.caption(f"{pairs}: {took:.1f} s of computing" + (f" (expected {describe(seconds)})" if seconds and seconds >= 1
                                                         else "") + "; results are kept, so going back is instant.")
 
-orders = {m.name: get_order_check(m.name, clips[m.name].digest, m, clips[m.name]) for m in models}
+by_name = {m.name: m for m in models}
+exps = [cache.with_reliance(e, by_name[e.model], clips[e.model]) for e in exps]   # motion reliance per target
+orders = {e.model: cmp.OrderCheck.from_reliance(e.reliance) for e in exps}   # the reversed clip is one of its counterfactuals
 truth = sample.truth if sample is not None else None
 labels = cmp.column_labels(exps)
 SCALE_RATIO = 10.0      # a method whose columns' own scales differ more than this gets one scale per column
@@ -116,6 +118,9 @@ for col, exp, label, scale in zip(grid(len(exps)), exps, labels, scales):
         st.caption(f"Top {min(5, len(exp.class_names))} of {len(exp.class_names)}: {top_classes(exp)}")
         ood_warning_ui(exp.ood)
         st.markdown(order_sentence(orders[exp.model]))
+        st.markdown(reliance_sentence(exp.reliance))
+        st.plotly_chart(reliance_figure(exp.reliance, legend=False), width="stretch",
+                        config={"displayModeBar": False}, key=f"reliance-{cache.result_key(exp)}")
         if exp.target != exp.predicted:
             st.caption(f"Explaining {exp.target_label} ({exp.probabilities[exp.target]:.0%}).")
         numbers = cmp.frame_numbers_of(exp)

@@ -67,6 +67,7 @@ if slow:
     st.caption(f"{info.label} on {model.name}: {took / 1000:.1f} s"
                + (f" (expected {describe(seconds)})" if seconds is not None and seconds >= 1 else ""))
 
+exp = cache.with_reliance(exp, model, clip)   # what the score rests on (one cached batched forward): the summary says it
 view = View(exp, info, role, sample, mode="signed" if info.signed else "positive")
 no_evidence_block(view)
 for note in clip.notes:
