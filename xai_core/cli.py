@@ -103,6 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("calibrate-ood", help="calibrate a model's out-of-distribution warning")
     ood_calibrate.add_arguments(o)
     o.set_defaults(run=ood_calibrate.run)
+
+    from .modelview import cli as modelview_cli
+    g = sub.add_parser("global", help="the model's own view: 3D kernels, class-maximising clips, layer activations")
+    modelview_cli.add_arguments(g)
+    g.set_defaults(run=modelview_cli.run)
     return p
 
 
