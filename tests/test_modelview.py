@@ -275,3 +275,20 @@ def test_cli_limits_match_the_core():
     """The parser's limits are copied (so building it imports no torch): they must stay the core's."""
     from xai_core.modelview import cli, maximise
     assert (cli.MAX_STEPS, cli.MAX_SEEDS) == (maximise.MAX_STEPS, maximise.MAX_SEEDS)
+
+
+def test_start_from_noise_where_grey_has_no_gradient(c3d):
+    """cnn_lstm's frame embedding is all off on a near-grey clip (its class gradient is exactly 0
+    there): "auto" starts it from pixel noise; c3d_small has a gradient at grey and starts there."""
+    from xai_core.modelview.maximise import FourierClip, Regulariser, _noise
+    assert maximise_class(load_model("cnn_lstm"), "walk_left", steps=1).start == "noise"
+    assert maximise_class(c3d, "wave", steps=1).start == "grey"
+    assert maximise_class(c3d, "wave", steps=1, start="noise").start == "noise"
+    # the start clip is exactly the noise: the parameterisation inverted (logit, colour, FFT)
+    clip = FourierClip([0], (6, 10, 12), Regulariser())
+    noise = _noise(0, (6, 10, 12))
+    clip.set_clip(0, noise)
+    np.testing.assert_allclose(clip()[0].detach().numpy(), noise.numpy(), atol=1e-5)
+    from xai_core.errors import MethodError
+    with pytest.raises(MethodError, match="start"):
+        maximise_class(c3d, "wave", steps=1, start="white")

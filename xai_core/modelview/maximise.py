@@ -29,6 +29,16 @@ blur on GoogLeNet) and Olah, Mordvintsev & Schubert 2017, "Feature Visualization
   total variation penalty  tv_space * mean |dx| + |dy| and tv_time * mean |dt| on the RGB clip: a
                   penalty in space AND time (the temporal one against flicker; small, since motion
                   is what some classes are).
+  start           a near-grey clip (a small random spectrum, as Lucid), or uniform pixel noise (as
+                  Deep Draw) for a clip whose class gradient is exactly zero at grey: a model whose
+                  ReLUs are all off on a blank clip (cnn_lstm's frame embedding) never leaves it.
+
+What it cannot do: a two-stream model's flow is computed inside its forward pass without
+gradients, so only its RGB stream is maximised (the flow stream's vote on the clip still counts in
+the probability); an order-blind model (frame2d_pool) splits its belief between a class and its
+reversal twin (walk_left / walk_right, sit_down / stand_up: measured 0.52 / 0.48 and 0.61 / 0.39
+after 96 steps), which is its order-blindness made visible. Some classes take longer than others
+(r2plus1d_small's hold_red: p = 0.19 after 128 steps, 1.0 by 160).
 
 The probability reported is the model's softmax on the returned uint8 frames, converted to the
 model's input exactly as a decoded video is (`video.clip.to_tensor`): what a user sees is what
@@ -58,6 +68,7 @@ COLOR_MATRIX = COLOR_CORRELATION / np.max(np.linalg.norm(COLOR_CORRELATION, axis
 
 MAX_STEPS = 10_000
 MAX_SEEDS = 16
+STARTS = ("auto", "grey", "noise")
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ class MaxClip:
     probability  softmax probability of `target` on these frames (0..1); logit: its logit
     history      the target probability on the (jittered) clip after each step
     seconds      wall-clock time of the optimisation (this seed's share of a batched run)
+    predicted    the model's top class on the frames; start: "grey" or "noise" (see optimise)
     """
 
     target: int
@@ -99,11 +111,12 @@ class MaxClip:
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
     predicted: str = ""
+    start: str = "grey"
 
     def to_dict(self) -> dict:
         return {"target": {"index": self.target, "label": self.label}, "probability": self.probability,
                 "logit": self.logit, "predicted": self.predicted, "steps": self.steps, "seed": self.seed,
-                "seconds": round(self.seconds, 3)}
+                "start": self.start, "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -178,6 +191,15 @@ class FourierClip(nn.Module):
         return torch.sigmoid(x)                                             # (k, 3, T, H, W) in (0, 1)
 
     @torch.no_grad()
+    def set_clip(self, i: int, rgb: torch.Tensor) -> None:
+        """Make clip i equal `rgb` (3, T, H, W) in (0, 1): forward() inverted (logit, colour matrix, FFT)."""
+        T, H, W = self.shape
+        z = torch.logit(rgb.to(self.spectrum).clamp(0.01, 0.99))                    # (3, T, H, W)
+        x = torch.einsum("ij,jthw->ithw", torch.linalg.inv(self.colour), z) * 4.0   # RGB -> decorrelated
+        spec = torch.fft.rfftn(x, s=(T, H, W), dim=(-3, -2, -1)) / self.scale
+        self.spectrum[i] = torch.view_as_real(spec)
+
+    @torch.no_grad()
     def blur(self, sigma: float) -> None:
         """Blur the clips by a Gaussian of `sigma` pixels / frames: its transform times the spectrum."""
         self.spectrum.mul_(torch.exp(-2 * np.pi ** 2 * sigma ** 2 * self.f2)[..., None])
@@ -231,12 +253,15 @@ def _rnn_guard(model):
 
 
 def optimise(model, target: int | str, seeds: list[int], steps: int = 64, reg: Regulariser = Regulariser(),
-             progress=None) -> list[MaxClip]:
+             progress=None, start: str = "auto") -> list[MaxClip]:
     """k class-maximising clips, one per seed, optimised together as one batch: list of MaxClip.
 
     target   class index or label; seeds: k ints (each clip's start and jitter depend on its seed
-    only); steps: Adam steps (1..MAX_STEPS). Raises ModelSpecError for an unknown target,
-    MethodError for bad steps / seeds; whatever `progress` raises stops the run.
+    only); steps: Adam steps (1..MAX_STEPS). start: "grey" (a small random spectrum: a near-grey
+    clip, as Lucid starts), "noise" (uniform pixel noise, as Deep Draw starts), or "auto": grey,
+    but a clip whose class gradient is exactly zero there starts from noise instead (one extra
+    forward and backward pass; MaxClip.start says which). Raises ModelSpecError for an unknown
+    target, MethodError for bad steps / seeds / start; whatever `progress` raises stops the run.
     """
     seeds = [int(s) for s in seeds]
     _check(model, steps, seeds)
@@ -245,13 +270,23 @@ def optimise(model, target: int | str, seeds: list[int], steps: int = 64, reg: R
     spec = model.spec
     T, H, W = spec.frames, spec.height, spec.width
     jt, js = reg.jitter_time, reg.jitter_space
+    if start not in STARTS:
+        raise MethodError(f"start must be one of {', '.join(STARTS)} (got {start!r})")
     device, dtype = _param_device(model)
-    param = FourierClip(seeds, (T + 2 * jt, H + 2 * js, W + 2 * js), reg).to(device, dtype)
-    opt = torch.optim.Adam([param.spectrum], lr=reg.lr)
+    shape = (T + 2 * jt, H + 2 * js, W + 2 * js)
+    param = FourierClip(seeds, shape, reg).to(device, dtype)
     rngs = [np.random.default_rng([s, 1]) for s in seeds]
     history: list[list[float]] = []
     t0 = time.perf_counter()
     with _rnn_guard(model):
+        starts = [start] * len(seeds)
+        if start != "grey":
+            dead = _no_gradient(model, param, index, (jt, js), (T, H, W)) if start == "auto" else [True] * len(seeds)
+            for i, s in enumerate(seeds):
+                if dead[i]:
+                    param.set_clip(i, _noise(s, shape))
+            starts = ["noise" if d else "grey" for d in dead]
+        opt = torch.optim.Adam([param.spectrum], lr=reg.lr)
         for step in range(steps):
             rgb = _crops(param(), rngs, jt, js, (T, H, W))                     # (k, 3, T, H, W)
             logits = model(_to_model(rgb, spec))                               # (k, K)
@@ -274,8 +309,24 @@ def optimise(model, target: int | str, seeds: list[int], steps: int = 64, reg: R
         final = _scores(model, frames)                                         # (k, K) logits
     probs = torch.softmax(final.float(), 1)
     return [MaxClip(index, label, frames[i], float(probs[i, index]), float(final[i, index]), steps, s,
-                    [h[i] for h in history], seconds / len(seeds), model.label(int(probs[i].argmax())))
+                    [h[i] for h in history], seconds / len(seeds), model.label(int(probs[i].argmax())), starts[i])
             for i, s in enumerate(seeds)]
+
+
+def _no_gradient(model, param: FourierClip, index: int, pad: tuple[int, int], size: tuple) -> list[bool]:
+    """Per clip: is the class logit's gradient exactly zero at the start (the centre crop)? A model
+    whose ReLUs are all off on a near-grey clip (cnn_lstm's frame embedding) never leaves it."""
+    (jt, js), (T, H, W) = pad, size
+    rgb = param()[:, :, jt:jt + T, js:js + H, js:js + W]
+    logits = model(_to_model(rgb, model.spec))
+    (grad,) = torch.autograd.grad(logits[:, index].sum(), [param.spectrum])
+    return (grad.flatten(1).abs().amax(1) == 0).tolist()
+
+
+def _noise(seed: int, shape: tuple) -> torch.Tensor:
+    """Independent uniform pixel noise (3, T, H, W) in [0.1, 0.9] from the seed: the start Deep Draw uses."""
+    rng = np.random.default_rng([seed, 2])
+    return torch.from_numpy(rng.uniform(0.1, 0.9, size=(3, *shape)).astype(np.float32))
 
 
 def _uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -292,9 +343,10 @@ def _scores(model, frames: np.ndarray, features: dict | None = None) -> torch.Te
 
 
 def maximise_class(model, target: int | str, steps: int = 64, seed: int = 0, reg: Regulariser = Regulariser(),
-                   progress=None) -> MaxClip:
-    """The clip (T, H, W, 3) uint8 that maximises the class's logit from one seed (see module docstring)."""
-    return optimise(model, target, [seed], steps, reg, progress)[0]
+                   progress=None, start: str = "auto") -> MaxClip:
+    """The clip (T, H, W, 3) uint8 that maximises the class's logit from one seed (see module docstring
+    and optimise)."""
+    return optimise(model, target, [seed], steps, reg, progress, start)[0]
 
 
 def penultimate_layer(model) -> tuple[str, nn.Module]:
@@ -341,14 +393,14 @@ def _corr(rows: np.ndarray) -> np.ndarray:
 
 
 def maximise_seeds(model, target: int | str, seeds: int | list[int] = 3, steps: int = 64,
-                   reg: Regulariser = Regulariser(), progress=None) -> SeedRun:
+                   reg: Regulariser = Regulariser(), progress=None, start: str = "auto") -> SeedRun:
     """The class maximised from k seeds (an int k: seeds 0..k-1) in one batch, with their similarity.
 
     Returns a SeedRun: the clips and (k, k) correlations of their pixels and of the model's
     penultimate features on them (stable: the features agree even where the pixels do not).
     """
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    clips = optimise(model, target, seeds, steps, reg, progress)
+    clips = optimise(model, target, seeds, steps, reg, progress, start)
     frames = np.stack([c.frames for c in clips])                            # (k, T, H, W, 3)
     name, _ = penultimate_layer(model)
     motion = np.stack([motion_profile(f) for f in frames])                 # (k, T)
