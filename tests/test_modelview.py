@@ -114,8 +114,10 @@ def test_composed_2plus1d_kernel_is_the_pair():
 
 @pytest.mark.parametrize("target", ["sit_down", "wave", "jump"])
 def test_class_maximising_clip_reaches_090(c3d, target):
+    """16 steps take these classes to p = 1.0000 on 1 and 2 threads (p >= 0.998 from 10 steps); the
+    slowest class, hold_red, needs about 60 (the CLI's default is 96)."""
     calls = []
-    clip = maximise_class(c3d, target, steps=24, progress=lambda f, m: calls.append(f))
+    clip = maximise_class(c3d, target, steps=16, progress=lambda f, m: calls.append(f))
     assert clip.frames.shape == (16, 64, 64, 3) and clip.frames.dtype == np.uint8
     assert clip.probability >= 0.9, (target, clip.probability)
     # the probability is the model's on exactly these uint8 frames, read as a decoded video would be
@@ -123,8 +125,8 @@ def test_class_maximising_clip_reaches_090(c3d, target):
     with torch.no_grad():
         p = torch.softmax(c3d(x), 1)[0, c3d.target_index(target)].item()
     assert p == pytest.approx(clip.probability, abs=1e-5)
-    assert clip.label == target and clip.predicted == target and len(clip.history) == 24
-    assert calls == pytest.approx([(i + 1) / 24 for i in range(24)])
+    assert clip.label == target and clip.predicted == target and len(clip.history) == 16
+    assert calls == pytest.approx([(i + 1) / 16 for i in range(16)])
     assert all(p.grad is None for p in c3d.parameters()) and no_hooks(c3d)
     assert max_clip_tube(clip).dtype == np.uint8
 
@@ -210,7 +212,7 @@ def test_per_frame_layer_and_choices():
 
 def test_cli_global_writes_the_files(tmp_path, capsys):
     out = tmp_path / "g"
-    assert main(["global", "--model", "c3d_small", "--out", str(out), "--classes", "wave", "--steps", "6",
+    assert main(["global", "--model", "c3d_small", "--out", str(out), "--classes", "wave", "--steps", "4",
                  "--seeds", "2", "--video", str(SAMPLE), "--layer", "block3", "--quiet"]) == 0
     std = capsys.readouterr()
     assert "wave: p = " in std.out and std.err == ""                          # --quiet: no bar
@@ -222,7 +224,7 @@ def test_cli_global_writes_the_files(tmp_path, capsys):
     s = [f["selectivity"] for f in kernels["views"][0]["filters"]]
     assert s == sorted(s, reverse=True) and len(s) == 16
     body = json.loads((out / "max_wave.json").read_text())
-    assert body["steps"] == 6 and len(body["seeds"]) == 2 and 0 <= body["probability"] <= 1
+    assert body["steps"] == 4 and len(body["seeds"]) == 2 and 0 <= body["probability"] <= 1
     assert set(body["stability"]) >= {"pixel_correlation", "feature_correlation", "motion_correlation"}
     act = json.loads((out / "activations.json").read_text())
     assert act["layer"] == "block3" and len(act["energy_per_frame"]) == 16
