@@ -82,7 +82,7 @@ def _block(rows: list[Cell], columns: list[str], label_w: int, bars: bool) -> np
     ch, cw = rows[0].cells[0].shape[:2]
     n = len(rows[0].cells)
     top = 20
-    row_h = max(ch, 30) + GAP
+    row_h = max(ch, 30) + (GAP if ch <= 60 else 3 * GAP)     # tall cells (several channels): rows apart
     W = label_w + n * (cw + GAP) + (BAR_W + 44 if bars else 0)
     canvas = _canvas(top + len(rows) * row_h, W)
     labels = [Label(label_w + j * (cw + GAP) + cw / 2, top - 6, name, 11, MUTED, "mb")

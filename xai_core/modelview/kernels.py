@@ -286,7 +286,8 @@ def _cells(view: KernelView, o: int, px: int) -> list[np.ndarray]:
     |weight| over all its slices and channels: grey is 0, symmetric around it, one scale per filter
     so its change over time shows. Other inputs: the filter's strongest input channel (most
     energy) on the diverging map at the same symmetric per-filter scale; a 1 x 1 kernel (temporal
-    conv) shows every input channel as a column, top to bottom.
+    conv) shows every input channel as a column, top to bottom; up to three input channels (optical
+    flow: dx, dy) are all shown, one above the other.
     """
     k = view.kernels[o]                                                   # (C, T, H, W)
     C, T, H, W = k.shape
@@ -298,6 +299,11 @@ def _cells(view: KernelView, o: int, px: int) -> list[np.ndarray]:
     elif H == W == 1:
         m = max(np.abs(k).max(), 1e-12)
         cells = [diverging(k[:, t, :, 0] / m) for t in range(T)]          # (C, 1, 3) columns
+    elif C <= 3:                                                          # few inputs (flow dx, dy): all of them
+        m = max(np.abs(k).max(), 1e-12)
+        gap = np.full((2, max(1, px // max(H, W)) * W, 3), 255, np.uint8)             # white between channels
+        return [np.concatenate([x for c in range(C) for x in (_upsample(diverging(k[c, t] / m), px), gap)][:-1])
+                for t in range(T)]
     else:
         c = int(np.argmax((k ** 2).reshape(C, -1).sum(1)))
         m = max(np.abs(k[c]).max(), 1e-12)
@@ -328,7 +334,7 @@ def kernel_grid(view: KernelView, max_filters: int | None = None, rows_per_block
         rows.append(Cell(cells=_cells(view, int(o), cell), label=f"#{rank + 1}  f{int(o)}",
                          value=float(view.selectivity[o]),
                          note=(f"in {int(np.argmax((view.kernels[o] ** 2).reshape(C, -1).sum(1)))}"
-                               if view.channels not in ("RGB", "BGR") and H * W > 1 else "")))
+                               if view.channels not in ("RGB", "BGR") and H * W > 1 and C > 3 else "")))
     title = f"{view.name} · {view.kind} kernels · {O} filters × {C} in × {T}×{H}×{W}"
     subtitle = ("rows: filters, most temporally selective first (S: 0 the same in every slice, ~0.5 one slice, "
                 "1 sign flips every slice) · columns: time slices")
@@ -338,6 +344,9 @@ def kernel_grid(view: KernelView, max_filters: int | None = None, rows_per_block
         legend = legend_rgb()
     elif H == W == 1:
         legend = legend_diverging("weight of each input channel (top to bottom), per filter scaled to its largest |w|")
+    elif C <= 3:
+        legend = legend_diverging(f"weight on each of the {C} input channels (in 0 on top), per filter scaled to "
+                                  "its largest |w|")
     else:
         legend = legend_diverging("weight on the filter's strongest input channel ('in c'), per filter "
                                   "scaled to its largest |w|")
