@@ -17,6 +17,7 @@ PAGES = {  # page name in role files -> (file, title, icon)
     "explain": ("views/explain.py", "Explain", ":material/search:"),
     "compare": ("views/compare.py", "Compare", ":material/view_column:"),
     "live": ("views/live.py", "Live", ":material/videocam:"),
+    "model": ("views/model.py", "Model", ":material/neurology:"),
 }
 
 

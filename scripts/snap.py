@@ -7,6 +7,7 @@
     python scripts/snap.py --play 8                         # on Live: press Play, shoot after 8 s
     python scripts/snap.py --role analyst --page explain --clip intel_asl_thanks --method Grad-CAM --name i3d
                                                             # pick a clip (and method) first: analyst-explain-i3d.png
+    python scripts/snap.py --role developer --page explain --clip stand_up --model two_stream --name two-stream   # and a model
 
 Streamlit scrolls an inner container, so a plain full-page screenshot shows only the first
 screen; this grows the browser to the page's height first (tests/e2e.py full_page_screenshot).
@@ -16,6 +17,7 @@ line per PNG written (and any label shown cut off with an ellipsis): open them a
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,7 +29,9 @@ from tests.e2e import (browser_page, choose_role, cut_labels, full_page_screensh
                        pick, served_app, wait_settled)
 from user_roles import load_roles  # noqa: E402
 
-TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live"}
+TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model"}
+MODEL_TABS = ["3D kernels", "Class-maximising clips", "Layer activations"]
+MAKE = re.compile(r"^Make the ")
 
 
 def settle_page(page, name: str, play: float) -> None:
@@ -44,7 +48,7 @@ def settle_page(page, name: str, play: float) -> None:
 
 
 def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, play: float,
-         clip: str | None = None, method: str | None = None, name: str = "") -> list[Path]:
+         clip: str | None = None, method: str | None = None, name: str = "", model: str | None = None) -> list[Path]:
     """Shoot each role's pages (those in `pages`, or all); returns the PNGs written. `clip` and
     `method`: picked first in the sidebar's Clip and Method boxes (the first option containing the
     text) where the page has them; `name` is added to the file names."""
@@ -60,14 +64,24 @@ def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, 
                 go_to(page, TITLES[p])
                 if clip and p in ("explain", "compare"):
                     pick(page, "Clip", clip)
+                if model and p == "explain":
+                    pick(page, "Model", model)
                 if method and p == "explain":
                     pick(page, "Method", method)
                 settle_page(page, p, play)
-                path = out / f"{role_name}-{p}{'-' + name if name else ''}.png"
-                w, h = full_page_screenshot(page, path)
-                cut = cut_labels(page)
-                print(f"{path}  ({w} x {h})" + (f"  cut off: {cut}" if cut else ""), flush=True)
-                written.append(path)
+                for tab in MODEL_TABS if p == "model" else [None]:
+                    if tab is not None:                     # the Model page: one shot per tab
+                        page.get_by_role("tab", name=tab).click()
+                        if tab == "Class-maximising clips":
+                            page.get_by_role("button", name=MAKE).click()
+                        wait_settled(page)
+                        page.wait_for_timeout(800)
+                    suffix = "" if tab is None else "-" + tab.split()[-1].lower()
+                    path = out / f"{role_name}-{p}{suffix}{'-' + name if name else ''}.png"
+                    w, h = full_page_screenshot(page, path)
+                    cut = cut_labels(page)
+                    print(f"{path}  ({w} x {h})" + (f"  cut off: {cut}" if cut else ""), flush=True)
+                    written.append(path)
     return written
 
 
@@ -81,6 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--play", type=float, default=6.0, help="seconds Live plays before its shot (0: none)")
     ap.add_argument("--clip", help="pick the first clip whose label contains this text (Explain, Compare)")
     ap.add_argument("--method", help="pick the first method whose label contains this text (Explain)")
+    ap.add_argument("--model", help="pick the first model whose label contains this text (Explain)")
     ap.add_argument("--name", default="", help="added to the file names: ROLE-PAGE-NAME.png")
     a = ap.parse_args(argv)
     roles = load_roles()
@@ -92,7 +107,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     with (nullcontext(a.url) if a.url else served_app()) as base:
-        snap(base, out, roles, set(a.page or []), a.width, a.play, a.clip, a.method, a.name)
+        snap(base, out, roles, set(a.page or []), a.width, a.play, a.clip, a.method, a.name, a.model)
     return 0
 
 

@@ -16,7 +16,8 @@ from user_roles.roles import ROLES_DIR
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 ROLES = load_roles()
-VIEWS = {"explain": "views/explain.py", "compare": "views/compare.py", "live": "views/live.py"}
+VIEWS = {"explain": "views/explain.py", "compare": "views/compare.py", "live": "views/live.py",
+         "model": "views/model.py"}
 
 
 def app_as(role: str, **state) -> AppTest:
@@ -236,3 +237,25 @@ def test_without_evidence_for_the_class_every_rendering_says_so():
     assert any(m.label == "Share of the evidence against" for m in at.metric)
     curve = next(c for c in at.get("plotly_chart") if "When:" in c.proto.spec)
     assert "No evidence for the class" in curve.proto.spec and "share of evidence against" in curve.proto.spec
+
+
+def test_model_page_kernels_maximising_and_activations():
+    """Developer, Model page on c3d_small: the kernel grid with its selectivity range, a
+    class-maximising clip made from the button (p >= 0.9 with a short budget), a layer's activations."""
+    at = app_as("developer")
+    at.switch_page(VIEWS["model"]).run()
+    assert_clean(at)
+    assert at.title[0].value == "The model's own view"
+    assert any("Temporal selectivity S" in c.value for c in at.caption)
+    at.number_input(key="max_steps").set_value(32)
+    at.number_input(key="max_seeds").set_value(1)
+    at.selectbox(key="max_class").set_value("walk_left").run()
+    at.button(key="max_go").click().run()
+    for _ in range(60):                                # the job runs in a worker: rerun until it is there
+        assert_clean(at)
+        if any("p(walk_left) = " in c.value for c in at.caption):
+            break
+        at.run()
+    text = next(c.value for c in at.caption if "p(walk_left) = " in c.value)
+    assert float(text.split("p(walk_left) = ")[1].split(";")[0]) >= 0.9, text
+    assert any("most active channels" in c.value for c in at.caption)

@@ -247,3 +247,82 @@ def get_flow_stream(key: str, method: str, _exp, _model, _clip):
 def get_png(key: str, what: str, _make) -> bytes:
     """A rendered picture as PNG bytes, cached by the explanation's key and what it shows."""
     return render.to_png(_make())
+
+
+# ------------------------------------------------------------------ the model's own view (developer)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def get_kernel_layer_names(model_name: str, _model) -> list[str]:
+    """The kernel views a user may pick (xai_core.modelview.kernel_layer_names); raises
+    NoTemporalKernels (an XaiError, with its message) for a model without 3D kernels."""
+    from xai_core.modelview import kernel_layer_names, kernel_view
+
+    names = kernel_layer_names(_model)
+    if not names:
+        kernel_view(_model, "")                       # raises NoTemporalKernels with the model's reason
+    return names
+
+
+@st.cache_data(show_spinner="Drawing the kernels…", max_entries=16)
+def get_kernel_grid(model_name: str, layer: str, _model):
+    """(KernelView, PNG bytes) of one layer's kernels, most motion-selective first."""
+    from xai_core.modelview import kernel_grid, kernel_view
+
+    view = kernel_view(_model, layer)
+    return view, render.to_png(kernel_grid(view, max_filters=64))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _maximised(model_name: str, target: str, steps: int, seeds: int, _model, _progress=None):
+    from xai_core.modelview import maximise_seeds
+
+    with _model.lock:
+        return maximise_seeds(_model, target, seeds, steps, progress=_progress)
+
+
+def get_maximised(model_name: str, target: str, steps: int, seeds: int, _model):
+    """The class-maximising clips (xai_core.modelview.maximise_seeds), cached."""
+    return _maximised(model_name, target, steps, seeds, _model)
+
+
+def compute_maximised(model_name: str, target: str, steps: int, seeds: int, _model, progress=None):
+    """The same into the cache, reporting `progress(fraction, message)`; for ui.jobs' threads."""
+    return _maximised(model_name, target, steps, seeds, _model, _progress=progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_maximised_pictures(key: str, _run) -> tuple[bytes, bytes, bytes]:
+    """(the best seed's loop as WebM bytes, its tube PNG, the seeds grid PNG)."""
+    from xai_core.modelview import max_clip_tube, seeds_image, write_loop
+
+    best = max(_run.clips, key=lambda c: c.probability)
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = write_loop(Path(tmp) / "loop.webm", _scaled(best)).read_bytes()
+    return loop, render.to_png(max_clip_tube(best)), render.to_png(seeds_image(_run))
+
+
+def _scaled(clip, size: int = 256):
+    """The clip with its frames enlarged (nearest) to about `size` pixels, for the player."""
+    from dataclasses import replace as _replace
+
+    k = max(1, size // max(clip.frames.shape[1:3]))
+    return _replace(clip, frames=clip.frames.repeat(k, 1).repeat(k, 2))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def get_layer_choices(model_name: str, _model) -> list:
+    from xai_core.modelview import layer_choices
+
+    with _model.lock:
+        return layer_choices(_model)
+
+
+@st.cache_data(show_spinner="Reading the layer…", max_entries=32)
+def get_activations(model_name: str, clip_digest: str, layer: str, _model, _clip):
+    """(Activations, PNG bytes of energy per frame + top channels as tubes) of one layer on one clip."""
+    from xai_core.modelview import activation_figure, layer_activations
+
+    with _model.lock:
+        act = layer_activations(_model, _clip, layer)
+    return act, render.to_png(activation_figure(act, _clip.display, list(_clip.source_indices)))
