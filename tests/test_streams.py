@@ -91,3 +91,23 @@ def test_integrated_gradients_are_complete_on_the_flow_stream(clip):
 def test_a_bad_clip_is_refused():
     with pytest.raises(ModelSpecError, match=r"expected one clip \(3, T, H, W\), got shape \(2, 3, 16, 64, 64\)"):
         explain_flow_stream(model(), torch.zeros(2, 3, 16, 64, 64), "saliency")
+
+
+def test_flow_below_the_noise_floor_gets_no_relevance(clip):
+    """The flow stream shrinks each flow vector's length by its floor (soft thresholding): a vector
+    shorter than the floor becomes 0, so gradient relevance there is exactly 0 (the gradient of a
+    constant); a longer one keeps its direction with length |f| - floor."""
+    m = model()
+    stream = m.net.flow
+    f = torch.randn(1, 2, 3, 8, 8, dtype=torch.float64) * stream.floor
+    shrunk = stream.shrink(f)
+    length, new = f.norm(dim=1), shrunk.norm(dim=1)
+    torch.testing.assert_close(new, (length - stream.floor).clamp_min(0), rtol=1e-12, atol=1e-12)
+    keep = length > stream.floor
+    cos = (f * shrunk).sum(1)[keep] / (length * new)[keep]
+    torch.testing.assert_close(cos, torch.ones_like(cos))
+    for method in ("saliency", "integrated_gradients"):
+        exp = explain_flow_stream(m, clip, method, **FAST.get(method, {}))
+        still = np.hypot(exp.flow[..., 0], exp.flow[..., 1]) < stream.floor
+        assert still.any() and (~still).any()
+        assert np.all(exp.relevance[still] == 0), method
