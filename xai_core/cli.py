@@ -103,6 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("calibrate-ood", help="calibrate a model's out-of-distribution warning")
     ood_calibrate.add_arguments(o)
     o.set_defaults(run=ood_calibrate.run)
+
+    from .influence import cli as influence_cli
+    i = sub.add_parser("influence", help="the training clips that most supported or opposed a decision")
+    influence_cli.add_arguments(i)
+    i.set_defaults(run=influence_cli.run)
     return p
 
 

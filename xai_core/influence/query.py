@@ -48,7 +48,7 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
         raise InfluenceError(f"top must be a whole number in 1..{MAX_TOP}, got {top!r}")
     checkpoints = find_checkpoints(model)
     if method == "auto":
-        method = "tracin" if checkpoints is not None else "similarity"
+        method = "tracin_cosine" if checkpoints is not None else "similarity"
     if method.startswith("tracin") and checkpoints is None:
         raise InfluenceError(f"model {model.name} has no checkpoints file (NAME.checkpoints.safetensors next "
                              "to its weights), so TracIn cannot run; use method='similarity'")
