@@ -124,6 +124,71 @@ def test_tracin_agrees_with_captum(cache, name, n_ref):
     assert min(rho) >= 0.99, min(rho)
 
 
+class Toy(torch.nn.Module):
+    """A tiny classifier: mean colour per frame half -> linear head; `scale` multiplies the logits."""
+
+    def __init__(self, scale=1.0):
+        super().__init__()
+        self.head = torch.nn.Linear(6, len(CLASSES))
+        self.scale = scale
+
+    def forward(self, x):                                        # (N, 3, T, H, W)
+        T = x.shape[2]
+        f = torch.cat([x[:, :, : T // 2].mean((2, 3, 4)), x[:, :, T // 2:].mean((2, 3, 4))], 1)   # (N, 6)
+        return self.scale * self.head(torch.relu(f))
+
+
+def toy_model(tmp_path, scale=1.0, lrs=(0.5, 0.25, 0.125)):
+    """A VideoModel around Toy with a checkpoints file of random snapshots next to its weights."""
+    from safetensors.torch import save_file
+
+    from xai_core.models.base import ModelInfo, VideoModel
+    from xai_core.models.registry import DEFAULT_SPEC
+
+    torch.manual_seed(0)
+    net = Toy(scale)
+    weights = tmp_path / "toy.safetensors"
+    save_file(net.state_dict(), str(weights))
+    snaps = {}
+    for k in range(len(lrs)):
+        snaps[f"ckpt{k}.weight"] = torch.randn(len(CLASSES), 6)
+        snaps[f"ckpt{k}.bias"] = torch.randn(len(CLASSES))
+    save_file(snaps, str(tmp_path / "toy.checkpoints.safetensors"),
+              metadata={"layer": json.dumps("head"), "lrs": json.dumps(list(lrs))})
+    return VideoModel(net, ModelInfo("toy", list(CLASSES), DEFAULT_SPEC, weights=str(weights))).eval(), snaps
+
+
+def test_fast_tracin_equals_tracin_by_autograd(tmp_path):
+    """The factorised scores equal sum_k lr_k <dL/dtheta(z), dL/dtheta(z')> with the gradients of W
+    and b taken by autograd at each checkpoint, and a copy's raw score is its self-influence."""
+    model, snaps = toy_model(tmp_path)
+    ref = TrainingSet(1, 12)
+    clip = query(model, 30, seed=4)
+    r = influence(model, clip, ref, method="tracin", cache_dir=tmp_path / "c")
+
+    def grads(frames, label, k):
+        net = copy.deepcopy(model.net)
+        net.head.weight.data = snaps[f"ckpt{k}.weight"].clone()
+        net.head.bias.data = snaps[f"ckpt{k}.bias"].clone()
+        loss = torch.nn.functional.cross_entropy(net(to_tensor(frames, model.spec)[None]), torch.tensor([label]))
+        return torch.cat([g.flatten() for g in torch.autograd.grad(loss, [net.head.weight, net.head.bias])])
+
+    lrs = (0.5, 0.25, 0.125)
+    expected = [sum(lr * float(grads(clip.frames, r.target["index"], k) @ grads(ref.frames(i), ref.labels[i], k))
+                    for k, lr in enumerate(lrs)) for i in range(len(ref))]
+    np.testing.assert_allclose(r.scores, expected, rtol=1e-4, atol=1e-7)
+    cos = influence(model, clip, ref, method="tracin_cosine", cache_dir=tmp_path / "c")
+    assert np.all(np.abs(cos.scores) <= 1 + 1e-9) and np.array_equal(np.sign(cos.scores), np.sign(r.scores))
+
+
+def test_fast_tracin_refuses_a_model_whose_logits_are_not_the_layer_output(tmp_path):
+    model, _ = toy_model(tmp_path, scale=2.0)                  # logits = 2 x head: the factorisation is wrong
+    with pytest.raises(InfluenceError, match="fast TracIn does not apply"):
+        influence(model, query(model, 1), TrainingSet(1, 4), method="tracin", cache_dir=tmp_path / "c")
+    r = influence(model, query(model, 1), TrainingSet(1, 4), method="similarity", cache_dir=tmp_path / "c")
+    assert r.method == "similarity"
+
+
 def test_the_cache_is_reused_and_invalidated_by_the_weights(c3d, tmp_path):
     """Built once, then read; a change to the weights (in memory or in the file) is a new index;
     the old weights find their old index again."""

@@ -57,6 +57,7 @@ class InfluenceIndex:
     build_seconds: float = 0.0
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    no_tracin: str = ""             # why the checkpoints could not be used (grads is None then)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -106,8 +107,9 @@ def build_index(model, reference, checkpoints, layer: str, key: str = "", progre
                 batch_size: int = 32) -> InfluenceIndex:
     """Run the model over every reference clip once; `progress(fraction, message)` after each batch.
 
-    With checkpoints, first checks on one clip that the logits follow the layer's output
-    (InfluenceError otherwise: fast TracIn would be wrong for this model).
+    With checkpoints, first checks on one clip that the logits follow the layer's output; when
+    they do not, fast TracIn would be wrong for this model: the index keeps no gradients and
+    says why (`no_tracin`), and serves the similarity method only.
     """
     from ..video.clip import to_tensor
 
@@ -115,15 +117,17 @@ def build_index(model, reference, checkpoints, layer: str, key: str = "", progre
     device = next(model.parameters()).device
     N = len(reference)
     feats, logits_all, grads, labels = [], [], [], []
+    no_tracin = ""
     t0 = time.perf_counter()
     say(0.0, f"indexing {N} reference clips")
     for start, frames, y in reference.batches(batch_size):
         video = torch.stack([to_tensor(f, model.spec) for f in frames]).to(device)   # (B, C, T, H, W)
-        if start == 0 and checkpoints is not None and not logits_follow_layer(model, video[:1], layer):
-            raise InfluenceError(f"model {model.name}: its logits are not the output of {layer!r} plus terms "
-                                 "that layer does not touch, so fast TracIn does not apply; use "
-                                 "method='similarity'")
-        f, out, logits = forward_head(model, video, layer)              # (B, D), (B, C), (B, C)
+        with model.lock:                                                # hooks: one user of the model at a time
+            if start == 0 and checkpoints is not None and not logits_follow_layer(model, video[:1], layer):
+                no_tracin = (f"model {model.name}: its logits are not the output of {layer!r} plus terms that "
+                             "layer does not touch, so fast TracIn does not apply; use method='similarity'")
+                checkpoints = None
+            f, out, logits = forward_head(model, video, layer)          # (B, D), (B, C), (B, C)
         feats.append(f.numpy())
         logits_all.append(logits.numpy())
         labels.append(np.asarray(y, np.int64))
@@ -138,7 +142,7 @@ def build_index(model, reference, checkpoints, layer: str, key: str = "", progre
         np.concatenate(logits_all).astype(np.float32),
         np.concatenate(grads, axis=1).astype(np.float32) if checkpoints is not None else None,
         checkpoints.lrs.astype(np.float64) if checkpoints is not None else np.zeros(0),
-        build_seconds=time.perf_counter() - t0)
+        build_seconds=time.perf_counter() - t0, no_tracin=no_tracin)
     return index
 
 
@@ -159,7 +163,7 @@ def save_index(index: InfluenceIndex, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"key": index.key, "version": str(INDEX_VERSION), "layer": index.layer,
-            "build_seconds": f"{index.build_seconds:.3f}"}
+            "build_seconds": f"{index.build_seconds:.3f}", "no_tracin": index.no_tracin}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".tmp")
     os.close(fd)
     try:
@@ -190,7 +194,8 @@ def load_index(path: Path, key: str, n: int, labels: np.ndarray, num_classes: in
           and lab is not None and np.array_equal(lab, labels)
           and logits is not None and logits.shape == (n, num_classes)
           and stored_lrs is not None and stored_lrs.ndim == 1)
-    if ok and lrs is not None:
+    no_tracin = meta.get("no_tracin", "")
+    if ok and lrs is not None and not no_tracin:
         ok = (grads is not None and grads.shape == (len(lrs), n, num_classes)
               and np.array_equal(stored_lrs, lrs) and np.isfinite(grads).all())
     elif ok:
@@ -198,7 +203,8 @@ def load_index(path: Path, key: str, n: int, labels: np.ndarray, num_classes: in
     if not ok or not np.isfinite(feats).all() or not np.isfinite(logits).all():
         raise InfluenceError(f"cached index {path.name} does not match its model and reference set")
     return InfluenceIndex(key, layer, feats, lab.astype(np.int64), logits, grads,
-                          stored_lrs.astype(np.float64), float(meta.get("build_seconds", 0) or 0), path)
+                          stored_lrs.astype(np.float64), float(meta.get("build_seconds", 0) or 0), path,
+                          no_tracin=no_tracin)
 
 
 _MEMORY: OrderedDict = OrderedDict()         # (path, mtime_ns, size, key) -> InfluenceIndex
@@ -233,8 +239,7 @@ def index_for(model, reference, checkpoints, layer: str, cache_dir=None, progres
             return index, False
         except InfluenceError as e:
             notes.append(f"{e}: rebuilt")
-    with model.lock:
-        index = build_index(model, reference, checkpoints, layer, key, progress, batch_size)
+    index = build_index(model, reference, checkpoints, layer, key, progress, batch_size)
     index.notes = notes
     try:
         save_index(index, path)

@@ -33,9 +33,19 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
     target      the class explained, index or label (default: the model's prediction)
     method      "tracin": TracIn-CP over the last layer's training checkpoints (Pruthi et al. 2020,
                 see `tracin`); "similarity": penultimate-feature cosine signed by label (see
-                `similarity`); "auto": TracIn when the model has a checkpoints file, else similarity
+                `similarity`); "tracin_cosine": TracIn's gradients normalised, their cosine
+                (`tracin.cosine_scores`); "auto": tracin_cosine when the model has a checkpoints
+                file, else similarity. Raw TracIn ranks the clips with the largest gradients first
+                for almost every query (docs/ground_truth.md, "influence"); the cosine does not
     progress    progress(fraction, message) while the index is built (once per model, weights and
                 reference set; then read from the cache: `index`)
+    cache_dir   the folder of cached indexes (default: `index.cache_root()`, outside the repository)
+    batch_size  clips per forward pass while the index is built
+
+    Returns an InfluenceResult: proponents and opponents (Example: reference index, label, score,
+    same class as the prediction, clip() for thumbnails), the prediction, the target, and `scores`
+    (N,) float64 for every reference clip. Scores: raw TracIn in loss-gradient products x learning
+    rate; tracin_cosine and similarity in [-1, 1].
 
     Proponents have positive scores, opponents negative ones, each sorted by magnitude (fewer
     than `top` when fewer clips score on that side). Raises InfluenceError (bad reference set,
@@ -69,6 +79,8 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
     probs = logits.double().softmax(1)[0].numpy()
     predicted = int(probs.argmax())
     target_index = predicted if target_index is None else target_index
+    if method.startswith("tracin") and index.grads is None:
+        raise InfluenceError(index.no_tracin)
     if method.startswith("tracin"):
         g = tracin.loss_gradients(f.double(), out.double(), logits.double(), checkpoints.weights,
                                   checkpoints.biases, torch.tensor([target_index]))[:, 0]   # (K, C)

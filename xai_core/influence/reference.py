@@ -208,7 +208,7 @@ class FolderSet(ReferenceSet):
         from ..video.sample import load_video
 
         try:
-            return load_video(self.files[i], self.spec, display_size=None).frames
+            return load_video(self.files[i], self.spec, display_size=max(self.spec.height, self.spec.width)).frames
         except VideoError as e:
             raise InfluenceError(f"reference clip {self.source(i)} in {self.root}: {e}") from None
 
