@@ -187,6 +187,8 @@ def test_fast_tracin_refuses_a_model_whose_logits_are_not_the_layer_output(tmp_p
         influence(model, query(model, 1), TrainingSet(1, 4), method="tracin", cache_dir=tmp_path / "c")
     r = influence(model, query(model, 1), TrainingSet(1, 4), method="similarity", cache_dir=tmp_path / "c")
     assert r.method == "similarity"
+    r = influence(model, query(model, 1), TrainingSet(1, 4), cache_dir=tmp_path / "c")      # auto
+    assert r.method == "similarity" and any("fast TracIn does not apply" in n for n in r.notes)
 
 
 def test_the_cache_is_reused_and_invalidated_by_the_weights(c3d, tmp_path):

@@ -57,59 +57,74 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= MAX_TOP:
         raise InfluenceError(f"top must be a whole number in 1..{MAX_TOP}, got {top!r}")
     checkpoints = find_checkpoints(model)
+    chosen = method
     if method == "auto":
         method = "tracin_cosine" if checkpoints is not None else "similarity"
     if method.startswith("tracin") and checkpoints is None:
         raise InfluenceError(f"model {model.name} has no checkpoints file (NAME.checkpoints.safetensors next "
                              "to its weights), so TracIn cannot run; use method='similarity'")
-    K = len(model.class_names)
-    layer = checkpoints.layer if checkpoints is not None else head_layer(model.net, K)
+    layer = checkpoints.layer if checkpoints is not None else head_layer(model.net, len(model.class_names))
     _check_layer(model, layer, checkpoints)
     target_index = None if target is None else model.target_index(target)
     frames = _frames(clip, model)
     ref = reference_for(model, reference, checkpoints)
 
     index, built = index_for(model, ref, checkpoints, layer, cache_dir, progress, batch_size)
+    notes = list(index.notes)
+    if method.startswith("tracin") and index.grads is None:
+        if chosen != "auto":
+            raise InfluenceError(index.no_tracin)
+        method = "similarity"
+        notes.append(index.no_tracin)
     t1 = time.perf_counter()
-    from ..video.clip import to_tensor
-
-    video = to_tensor(frames, model.spec).unsqueeze(0).to(next(model.parameters()).device)  # (1, C, T, H, W)
-    with model.lock:
-        f, out, logits = forward_head(model, video, layer)                   # (1, D), (1, C), (1, C)
-    probs = logits.double().softmax(1)[0].numpy()
+    f, out, logits = _forward(model, frames, layer)                     # (D,), (C,), (C,)
+    probs = logits.double().softmax(0).numpy()                          # (C,)
     predicted = int(probs.argmax())
     target_index = predicted if target_index is None else target_index
-    if method.startswith("tracin") and index.grads is None:
-        raise InfluenceError(index.no_tracin)
-    if method.startswith("tracin"):
-        g = tracin.loss_gradients(f.double(), out.double(), logits.double(), checkpoints.weights,
-                                  checkpoints.biases, torch.tensor([target_index]))[:, 0]   # (K, C)
-        score = tracin.scores if method == "tracin" else tracin.cosine_scores
-        scores = score(index.features, index.grads, index.lrs, f[0].numpy(), g.numpy())
-    else:
-        scores = similarity.scores(index.features, index.labels, f[0].numpy(), target_index)
+    scores = _scores(method, index, checkpoints, f, out, logits, target_index)   # (N,)
     t2 = time.perf_counter()
 
     pros, cons = _ranked(scores, top)
-    ref_pred = index.logits.argmax(1)
+    ref_pred = index.logits.argmax(1)                                   # (N,) what the model says of each
 
     def example(rank: int, i: int) -> Example:
         return Example(rank, int(i), model.label(int(index.labels[i])), float(scores[i]),
                        bool(index.labels[i] == predicted), model.label(int(ref_pred[i])), ref.source(int(i)), ref)
 
-    notes = list(index.notes) + _notes(model, layer, method, checkpoints)
-    identity = ref.identity()
+    seed = getattr(ref, "seed", None)
     return InfluenceResult(
         model.name, method, {"index": target_index, "label": model.label(target_index)},
         {"index": predicted, "label": model.label(predicted), "probability": float(probs[predicted])},
         [example(r + 1, i) for r, i in enumerate(pros)], [example(r + 1, i) for r, i in enumerate(cons)],
-        {"kind": ref.kind, "description": ref.describe(), "n": len(ref),
-         **({"seed": identity["seed"]} if "seed" in identity else {})},
+        {"kind": ref.kind, "description": ref.describe(), "n": len(ref), **({"seed": seed} if seed is not None else {})},
         layer,
         {"file": checkpoints.path.name, "count": len(checkpoints), "lrs": [float(v) for v in checkpoints.lrs]}
         if method.startswith("tracin") else None,
-        {"key": index.key[:24], "file": index.path.name if index.path else None, "built": built},
-        notes, {"index": round((t1 - t0) * 1000, 1), "query": round((t2 - t1) * 1000, 1)}, scores)
+        {"key": index.key[:24], "file": index.path.name if index.path else None, "built": built,
+         "build_seconds": round(index.build_seconds, 1)},
+        notes + _notes(model, layer, method, checkpoints),
+        {"index": round((t1 - t0) * 1000, 1), "query": round((t2 - t1) * 1000, 1)}, scores)
+
+
+def _forward(model, frames: np.ndarray, layer: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The query clip through the model: its features (D,), the layer's output (C,) and logits (C,)."""
+    from ..video.clip import to_tensor
+
+    video = to_tensor(frames, model.spec).unsqueeze(0).to(next(model.parameters()).device)  # (1, C, T, H, W)
+    with model.lock:
+        f, out, logits = forward_head(model, video, layer)                   # (1, D), (1, C), (1, C)
+    return f[0], out[0], logits[0]
+
+
+def _scores(method: str, index, checkpoints, f: torch.Tensor, out: torch.Tensor, logits: torch.Tensor,
+            target: int) -> np.ndarray:
+    """Every reference clip's score for the query (f, out, logits) and class `target`: (N,) float64."""
+    if method == "similarity":
+        return similarity.scores(index.features, index.labels, f.numpy(), target)
+    g = tracin.loss_gradients(f[None].double(), out[None].double(), logits[None].double(), checkpoints.weights,
+                              checkpoints.biases, torch.tensor([target]))[:, 0]     # (K, C)
+    score = tracin.scores if method == "tracin" else tracin.cosine_scores
+    return score(index.features, index.grads, index.lrs, f.numpy(), g.numpy())
 
 
 def _ranked(scores: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:

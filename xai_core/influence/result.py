@@ -55,7 +55,7 @@ class InfluenceResult:
     reference: dict                # {"kind", "description", "n", "identity" (training: seed and n)}
     layer: str
     checkpoints: dict | None       # {"file", "count", "lrs"} for TracIn
-    index: dict = field(default_factory=dict)      # {"key", "file", "built"}: the cached index used
+    index: dict = field(default_factory=dict)      # {"key", "file", "built", "build_seconds"}: the index used
     notes: list[str] = field(default_factory=list)
     timings_ms: dict = field(default_factory=dict)
     scores: np.ndarray | None = field(default=None, repr=False)   # (N,) every reference clip's score
