@@ -1,4 +1,4 @@
-"""The command line: python -m xai_core models|methods|explain|train|calibrate-ood.
+"""The command line: python -m xai_core models|methods|explain|train|calibrate-ood|global|influence.
 
 Bad input exits with code 2 and one line `error: ...` on stderr, never a traceback. `explain`
 checks everything it can before any work: the options' syntax, the device, the output folder,
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
-            raise XaiError("a command is needed: models, methods, explain or train "
+            raise XaiError("a command is needed: models, methods, explain, train, calibrate-ood, global or influence "
                            "(see: python -m xai_core --help)")
         return args.run(args) or 0
     except XaiError as e:
@@ -108,6 +108,11 @@ def _build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("global", help="the model's own view: 3D kernels, class-maximising clips, layer activations")
     modelview_cli.add_arguments(g)
     g.set_defaults(run=modelview_cli.run)
+
+    from .influence import cli as influence_cli
+    i = sub.add_parser("influence", help="the training clips that most supported or opposed a decision")
+    influence_cli.add_arguments(i)
+    i.set_defaults(run=influence_cli.run)
     return p
 
 

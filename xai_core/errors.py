@@ -15,3 +15,7 @@ class ModelSpecError(XaiError):
 
 class MethodError(XaiError):
     """An unknown method, a bad option, or a method that does not fit the model."""
+
+
+class InfluenceError(XaiError):
+    """A reference set, checkpoints file or influence index that cannot be used as asked."""
