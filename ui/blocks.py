@@ -357,12 +357,65 @@ def motion_block(v: View) -> None:
                       f"**{s:.0%}** of the flow stream's relevance lies on moving pixels") + ".")
 
 
+def influence_block(v: View) -> None:
+    """The training clips behind the decision: TracIn-CP proponents (pushed towards the answer) and
+    opponents (pushed away), each a looping clip with its label, score and whether it shares the class."""
+    import json
+
+    from xai_core import XaiError
+
+    from . import jobs
+
+    exp = v.exp
+    st.markdown("#### Training clips behind this decision")
+    model = cache.get_model(exp.model)
+    key = cache.influence_key(exp.model, v.clip.digest, exp.target)
+    try:
+        if jobs.finished(key) and not jobs.running(key):
+            result = cache.get_influence(exp.model, v.clip.digest, exp.target, model, v.clip)
+        else:
+            result = jobs.run_ui(key, lambda progress: cache.compute_influence(
+                exp.model, v.clip.digest, exp.target, model, v.clip, progress=progress),
+                label=f"The training clips behind {exp.model}'s answer (indexed once, then kept on disk)",
+                state_key="influence-job")
+    except XaiError as e:
+        st.info(f"No influence examples: {e}", icon=":material/info:")
+        return
+    if result is None:
+        return
+    thumbs = cache.get_influence_thumbnails(json.dumps([key, result.method]), result)
+    how = {"tracin": "TracIn-CP (Pruthi et al. 2020): summed over the training checkpoints, the product of "
+                     "the loss gradients of the last layer for this clip and the training clip",
+           "tracin_cosine": "TracIn-CP with normalised gradients (Pruthi et al. 2020): the cosine of this "
+                            "clip's and the training clip's last-layer loss gradients, summed over the "
+                            "training checkpoints (in [-1, 1])",
+           "similarity": "the similarity of the model's features (cosine of the last layer's input), signed "
+                         "by whether the labels agree (in [-1, 1])"}.get(result.method, result.method)
+    st.caption(f"{result.reference.get('description', 'the reference set')}; score: {how}. For "
+               f"**{result.target['label']}**.")
+    for side, title in (("proponent", "Pushed towards the answer (proponents)"),
+                        ("opponent", "Pushed away from it (opponents)")):
+        shown = [(e, data) for s, e, data in thumbs if s == side]
+        st.markdown(f"**{title}**")
+        if not shown:
+            st.caption("none on this side")
+            continue
+        per_row = 4
+        for row in range(0, len(shown), per_row):
+            for col, (e, data) in zip(st.columns(per_row), shown[row:row + per_row]):
+                col.video(data, format="video/webm", loop=True, autoplay=True, muted=True)
+                same = ":green-badge[same class]" if e.same_class else ":gray-badge[other class]"
+                col.caption(f"**{e.label}** · {e.score:+.3g} {same}  \n{e.source}")
+    for note in result.notes:
+        st.caption(f"Note: {note}")
+
+
 def _two_stream(v: View) -> bool:
     net = getattr(cache.get_model(v.exp.model), "net", None)
     return all(hasattr(net, a) for a in ("compute_flow", "flow", "rgb"))
 
 
-BLOCKS = {"summary": summary_block, "motion": motion_block, "prediction": prediction_block, "tube": tube_block,
+BLOCKS = {"summary": summary_block, "motion": motion_block, "influence": influence_block, "prediction": prediction_block, "tube": tube_block,
           "curve": curve_block, "frames": frames_block, "overlay_video": overlay_video_block,
           "ground_truth": ground_truth_block, "export": export_block}
 

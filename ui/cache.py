@@ -326,3 +326,47 @@ def get_activations(model_name: str, clip_digest: str, layer: str, _model, _clip
     with _model.lock:
         act = layer_activations(_model, _clip, layer)
     return act, render.to_png(activation_figure(act, _clip.display, list(_clip.source_indices)))
+
+
+# --------------------------------------------------------------------- influence examples
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _influence(model_name: str, clip_digest: str, target, _model, _clip, _progress=None):
+    from xai_core.influence import influence
+
+    return influence(_model, _clip, top=INFLUENCE_TOP, target=target, progress=_progress)
+
+
+INFLUENCE_TOP = 8
+
+
+def influence_key(model_name: str, clip_digest: str, target) -> str:
+    return json.dumps(["influence", model_name, clip_digest, target])
+
+
+def get_influence(model_name: str, clip_digest: str, target, _model, _clip):
+    """The reference clips behind the model's answer (xai_core.influence.influence), cached; the
+    index over the training clips is built once per model and weights and kept on disk."""
+    return _influence(model_name, clip_digest, target, _model, _clip)
+
+
+def compute_influence(model_name: str, clip_digest: str, target, _model, _clip, progress=None):
+    """The same into the cache, reporting `progress(fraction, message)`; for ui.jobs' threads."""
+    return _influence(model_name, clip_digest, target, _model, _clip, _progress=progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_influence_thumbnails(key: str, _result, size: int = 128) -> list[tuple[str, object, bytes]]:
+    """[(side, Example, WebM bytes)] for the result's proponents then opponents: each clip framed in
+    its side's colour (orange: for, blue: against), looping."""
+    from xai_core.influence.thumbnails import thumbnail_frames
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for side, examples in (("proponent", _result.proponents), ("opponent", _result.opponents)):
+            for e in examples:
+                path = render.write_video(Path(tmp) / f"{side}_{e.rank}.webm",
+                                          thumbnail_frames(e, side, size, text=False), 8.0)
+                out.append((side, e, path.read_bytes()))
+    return out

@@ -21,6 +21,7 @@ RENDERINGS = {
     "overlay_video": "the per-frame overlay as a video",
     "motion": "motion or appearance: reliance bars and counterfactual clips, the relevance split into "
               "appearance and motion parts (one picture for both), the optical flow",
+    "influence": "the training clips behind the decision: TracIn proponents and opponents as looping clips",
     "ground_truth": "for synthetic clips: the evidence mask and how well the relevance hits it",
     "export": "downloads: tube PNG, overlay video, relevance JSON + NPZ, HTML report",
 }
