@@ -259,3 +259,29 @@ def test_model_page_kernels_maximising_and_activations():
     text = next(c.value for c in at.caption if "p(walk_left) = " in c.value)
     assert float(text.split("p(walk_left) = ")[1].split(";")[0]) >= 0.9, text
     assert any("most active channels" in c.value for c in at.caption)
+
+
+def test_influence_panel_on_explain(tmp_path, monkeypatch):
+    """Analyst, stand_up on c3d_small: the training clips behind the answer come after a click (the
+    index is built once; here over the first 200 training clips, in a fresh cache folder); the
+    proponents are stand_up clips, the opponents include sit_down (its reversal)."""
+    import xai_core.influence.reference as reference
+
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(reference, "default_reference",
+                        lambda model, checkpoints=None: reference.TrainingSet(1, 200, model.spec.frames,
+                                                                              model.spec.height))
+    at = app_as("analyst", method="grad_cam", clip="synthetic · stand_up")
+    assert_clean(at)
+    assert any("Training clips behind this decision" in m.value for m in at.markdown)
+    go = next(b for b in at.button if str(b.key).startswith("influence-go-"))
+    go.click().run()
+    for _ in range(60):                                # the job runs in a worker: rerun until it is there
+        assert_clean(at)
+        if any("same class" in c.value for c in at.caption):
+            break
+        at.run()
+    captions = [c.value for c in at.caption if "\ntraining clip " in c.value]
+    assert len(captions) == 16, captions                        # 8 proponents, 8 opponents
+    assert all(c.startswith("**stand_up**") for c in captions[:8])
+    assert any(c.startswith("**sit_down**") for c in captions[8:])

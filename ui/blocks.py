@@ -370,6 +370,22 @@ def influence_block(v: View) -> None:
     st.markdown("#### Training clips behind this decision")
     model = cache.get_model(exp.model)
     key = cache.influence_key(exp.model, v.clip.digest, exp.target)
+    from xai_core.influence import cache_root
+
+    ready = cache.get_index_ready(exp.model, str(cache_root()), model)
+    if ready is None:
+        st.info(f"No influence examples: {exp.model} has no training set here (the CLI takes a folder of "
+                "labelled clips: python -m xai_core influence VIDEO --reference DIR).", icon=":material/info:")
+        return
+    asked = st.session_state.get("influence-asked", set())
+    if not ready and key not in asked and not jobs.running(key) and not jobs.finished(key):
+        st.caption("Which training clips pushed the model to this answer, and which pushed against it? The "
+                   "first time per model this runs every training clip through it once (a minute or two on "
+                   "a 2-core CPU) and keeps the result on disk; then it answers in well under a second.")
+        if st.button("Find the training clips behind it", key=f"influence-go-{v.key}", icon=":material/search:"):
+            st.session_state["influence-asked"] = asked | {key}
+            st.rerun()
+        return
     try:
         if jobs.finished(key) and not jobs.running(key):
             result = cache.get_influence(exp.model, v.clip.digest, exp.target, model, v.clip)

@@ -332,7 +332,7 @@ def get_activations(model_name: str, clip_digest: str, layer: str, _model, _clip
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _influence(model_name: str, clip_digest: str, target, _model, _clip, _progress=None):
+def _influence(model_name: str, clip_digest: str, target, cache_folder: str, _model, _clip, _progress=None):
     from xai_core.influence import influence
 
     return influence(_model, _clip, top=INFLUENCE_TOP, target=target, progress=_progress)
@@ -342,18 +342,26 @@ INFLUENCE_TOP = 8
 
 
 def influence_key(model_name: str, clip_digest: str, target) -> str:
-    return json.dumps(["influence", model_name, clip_digest, target])
+    """The key of one influence result (for ui.jobs): the model, the clip, the class and the cache
+    folder the index lives in."""
+    from xai_core.influence import cache_root
+
+    return json.dumps(["influence", model_name, clip_digest, target, str(cache_root())])
 
 
 def get_influence(model_name: str, clip_digest: str, target, _model, _clip):
     """The reference clips behind the model's answer (xai_core.influence.influence), cached; the
     index over the training clips is built once per model and weights and kept on disk."""
-    return _influence(model_name, clip_digest, target, _model, _clip)
+    from xai_core.influence import cache_root
+
+    return _influence(model_name, clip_digest, target, str(cache_root()), _model, _clip)
 
 
 def compute_influence(model_name: str, clip_digest: str, target, _model, _clip, progress=None):
     """The same into the cache, reporting `progress(fraction, message)`; for ui.jobs' threads."""
-    return _influence(model_name, clip_digest, target, _model, _clip, _progress=progress)
+    from xai_core.influence import cache_root
+
+    return _influence(model_name, clip_digest, target, str(cache_root()), _model, _clip, _progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -370,3 +378,13 @@ def get_influence_thumbnails(key: str, _result, size: int = 128) -> list[tuple[s
                                           thumbnail_frames(e, side, size, text=False), 8.0)
                 out.append((side, e, path.read_bytes()))
     return out
+
+
+@st.cache_data(show_spinner=False, ttl=20, max_entries=16)
+def get_index_ready(model_name: str, cache_folder: str, _model) -> bool | None:
+    """Whether the model's influence index is on disk (xai_core.influence.index_ready); None: no
+    reference set here. Kept 20 s only: a job may build it meanwhile (its result is then found
+    through the job)."""
+    from xai_core.influence import index_ready
+
+    return index_ready(_model)

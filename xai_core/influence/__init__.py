@@ -29,10 +29,10 @@ the weights, checkpoints and reference set, and reads reference sets of videos.
 """
 from .checkpoints import Checkpoints, find_checkpoints, read_checkpoints
 from .index import InfluenceIndex, cache_root, index_for
-from .query import METHODS, influence
+from .query import METHODS, index_ready, influence
 from .reference import FolderSet, ReferenceSet, TrainingSet, reference_for
 from .result import Example, InfluenceResult
 
 __all__ = ["Checkpoints", "Example", "FolderSet", "InfluenceIndex", "InfluenceResult", "METHODS", "ReferenceSet",
-           "TrainingSet", "cache_root", "find_checkpoints", "index_for", "influence", "read_checkpoints",
+           "TrainingSet", "cache_root", "find_checkpoints", "index_for", "index_ready", "influence", "read_checkpoints",
            "reference_for"]

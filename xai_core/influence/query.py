@@ -10,7 +10,7 @@ from ..errors import InfluenceError
 from . import similarity, tracin
 from .checkpoints import find_checkpoints
 from .head import forward_head, head_layer, other_heads
-from .index import Progress, index_for
+from .index import Progress, index_for, index_key, index_path
 from .reference import ReferenceSet, reference_for
 from .result import Example, InfluenceResult
 
@@ -125,6 +125,19 @@ def _scores(method: str, index, checkpoints, f: torch.Tensor, out: torch.Tensor,
                               checkpoints.biases, torch.tensor([target]))[:, 0]     # (K, C)
     score = tracin.scores if method == "tracin" else tracin.cosine_scores
     return score(index.features, index.grads, index.lrs, f.numpy(), g.numpy())
+
+
+def index_ready(model, reference: ReferenceSet | str | None = None, cache_dir=None) -> bool | None:
+    """Whether influence() on `model` over `reference` would find its index on disk (True: answers in
+    well under a second; False: the index is built first, one forward pass per reference clip);
+    None when the model has no reference set here (no training set and no folder given)."""
+    checkpoints = find_checkpoints(model)
+    try:
+        ref = reference_for(model, reference, checkpoints)
+    except InfluenceError:
+        return None
+    layer = checkpoints.layer if checkpoints is not None else head_layer(model.net, len(model.class_names))
+    return index_path(model, index_key(model, ref, checkpoints, layer), cache_dir).exists()
 
 
 def _ranked(scores: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
