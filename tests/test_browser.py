@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not chromium_available(), reason="no chromium at
 
 ARTIFACTS = ROOT / "test-artifacts"
 ROLES = load_roles()
-TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live"}
+TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model"}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,13 @@ def check_live(page, role):
     wait_settled(page)
 
 
-CHECKS = {"explain": check_explain, "compare": check_compare, "live": check_live}
+def check_model(page, role):
+    assert page.get_by_role("heading", name="The model's own view").is_visible()
+    page.get_by_text("Temporal selectivity S").first.wait_for(state="visible", timeout=60_000)
+    assert page.locator("[data-testid='stImage']").count() >= 1       # the kernel grid
+
+
+CHECKS = {"explain": check_explain, "compare": check_compare, "live": check_live, "model": check_model}
 
 
 def _png_size(path) -> tuple[int, int]:
