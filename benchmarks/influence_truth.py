@@ -124,9 +124,11 @@ def main():
     torch.set_num_threads(a.threads)
     saved = cache_root() / "influence_truth.json"          # the last results, outside the repository
     results = json.loads(saved.read_text()) if a.keep and saved.is_file() else {}
-    for name in a.models.split(","):
+    for name in filter(None, a.models.split(",")):
         print(f"{name}:", flush=True)
         results[name] = measure(name, a.copies, a.fresh, a.seed, a.n_ref)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        results[name]["run"] = {"date": str(datetime.date.today()), "load": load, "threads": a.threads}
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(results, indent=1, default=lambda v: v.item()))   # numpy scalars
     results = {name: results[name] for name in MODELS if name in results}
@@ -134,12 +136,14 @@ def main():
 
 
 def report(results: dict, a) -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    runs = [r["run"] for r in results.values()]
+    dates = sorted({r["date"] for r in runs})
     lines = [
         "## Influence examples: do they find what they should?", "",
-        f"`python benchmarks/influence_truth.py` on {datetime.date.today()}, "
+        f"`python benchmarks/influence_truth.py` on {' to '.join(dates[::max(1, len(dates) - 1)])}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{a.threads} threads, load average {load:.1f}. Reference set: each model's own training set, "
+        f"{runs[0]['threads']} threads, load average {min(r['load'] for r in runs):.1f}–"
+        f"{max(r['load'] for r in runs):.1f}. Reference set: each model's own training set, "
         "regenerated from seed 1 (two_stream trained on 5,000 clips, the others on 6,000; the clips "
         "indexed per model are listed below the tables); each query "
         "explains the model's prediction. Methods (`xai_core.influence`): **tracin**, TracIn-CP over the "
@@ -175,38 +179,44 @@ def report(results: dict, a) -> str:
     return "\n".join(lines)
 
 
+def span_of(values: list[float], form: str = ".0%") -> str:
+    lo, hi = format(min(values), form), format(max(values), form)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def findings(results: dict) -> list[str]:
     """The tables in words, from the numbers."""
-    def span(method: str, key: str) -> str:
-        v = [r["methods"][method][key] for r in results.values() if method in r["methods"]]
-        lo, hi = min(v), max(v)
-        return f"{lo:.0%}" if f"{lo:.0%}" == f"{hi:.0%}" else f"{lo:.0%}–{hi:.0%}"
+    def span(method: str, key: str, form: str = ".0%") -> str:
+        return span_of([r["methods"][method][key] for r in results.values()], form)
 
     def count(method: str, key: str) -> str:
         v = [r["methods"][method][key] for r in results.values() if method in r["methods"]]
         return str(min(v)) if min(v) == max(v) else f"{min(v)}–{max(v)}"
 
     out = [f"- **Raw TracIn fails the copy test** ({span('tracin', 'copy_first')} first): its score grows "
-           "with the size of a clip's loss gradient, so a few clips the model found hard (large gradients) "
-           "outrank the query's own original, and they are everyone's first proponent (only "
+           "with the size of a clip's loss gradient, so clips the model found hard (large gradients) "
+           "outrank the query's own original, and the same few clips come first for many queries (only "
            f"{count('tracin', 'distinct_first')} different first proponents over the fresh clips). Normalising "
            "the gradients (tracin_cosine: the ranking of TracIn divided by the square root of each clip's "
            f"self-influence, RelatIF) passes it ({span('tracin_cosine', 'copy_first')}) with "
            f"{count('tracin_cosine', 'distinct_first')} different first proponents; so does the similarity "
-           f"fallback ({span('similarity', 'copy_first')}). A copy the model itself gets wrong is explained "
-           "for the wrong class (its gradient is not its original's): those are the misses.",
-           f"- **Same class**: top-5 proponents of the predicted class: tracin {span('tracin', 'top5_same')}, "
-           f"tracin_cosine {span('tracin_cosine', 'top5_same')} (chance 12.5%). For similarity it is 100% by "
-           "construction (its sign is the label agreement), so its row checks nothing."]
+           f"fallback ({span('similarity', 'copy_first')}). Where tracin_cosine misses a copy, the model "
+           "also mispredicts one copy (see the table): a copy is explained for the class the model gives it, "
+           "and with another class its gradient is not its original's.",
+           f"- **Same class**: top-5 proponents of the predicted class: tracin {span('tracin', 'top5_same', '.1%')}, "
+           f"tracin_cosine {span('tracin_cosine', 'top5_same', '.1%')} (chance 12.5%). For similarity it is 100% "
+           "by construction (its sign is the label agreement), so its row checks nothing."]
     if "frame2d_pool" in results:
         f = results["frame2d_pool"]["methods"]["tracin_cosine"]
         others = [(n, r["methods"]["tracin_cosine"]) for n, r in results.items() if n != "frame2d_pool"]
         out.append(f"- **Order-blind**: frame2d_pool calls {f['stand_pred_sit']:.0%} of the stand_up clips "
                    f"sit_down (it cannot see which way the clip runs), and sit_down clips make up "
-                   f"{f['sit_in_pro']:.0%} of its proponents (tracin_cosine): the training clips it leans on are "
-                   "the reverse class. For the models that see order, sit_down clips are among the opponents "
-                   "instead, and among the proponents " + ", ".join(
-                       f"{n} {m['sit_in_pro']:.0%}" for n, m in others) + ".")
+                   f"{f['sit_in_pro']:.0%} of its proponents (tracin_cosine; the examples follow the prediction): "
+                   "the training clips its answer leans on are of the reverse class. The models that see order "
+                   f"call {span_of([m['stand_pred_stand'] for _, m in others])} of the stand_up clips stand_up, "
+                   "and sit_down clips make up " + ", ".join(
+                       f"{m['sit_in_pro']:.0%} ({n})" for n, m in others) + " of their proponents and " +
+                   ", ".join(f"{m['sit_in_con']:.0%} ({n})" for n, m in others) + " of their opponents.")
     return out
 
 

@@ -35,8 +35,9 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
                 see `tracin`); "similarity": penultimate-feature cosine signed by label (see
                 `similarity`); "tracin_cosine": TracIn's gradients normalised, their cosine
                 (`tracin.cosine_scores`); "auto": tracin_cosine when the model has a checkpoints
-                file, else similarity. Raw TracIn ranks the clips with the largest gradients first
-                for almost every query (docs/ground_truth.md, "influence"); the cosine does not
+                file, else similarity. Raw TracIn puts the same few clips with large gradients
+                first for most queries and never ranks an exact copy's original first; the cosine
+                does (docs/ground_truth.md, "influence")
     progress    progress(fraction, message) while the index is built (once per model, weights and
                 reference set; then read from the cache: `index`)
     cache_dir   the folder of cached indexes (default: `index.cache_root()`, outside the repository)

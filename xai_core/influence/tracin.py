@@ -23,6 +23,11 @@ replaced: logits_k = logits - out + W_k f + b_k. That is exact when the logits a
 output plus a term the layer does not touch (one head; two heads summed, as two_stream's), which
 `head.logits_follow_layer` checks before an index is built.
 
+Raw scores grow with the size of a reference clip's gradient: on the bundled models a few clips
+the model found hard are the first proponent of most queries, and an exact copy of a training clip
+never finds its original first (docs/ground_truth.md). `cosine_scores` divides by both clips'
+gradient norms (RelatIF's normalisation, Barshan et al. 2020), which `influence()` uses by default.
+
 The loss is plain cross-entropy with the clip's own label (the bundled models trained with label
 smoothing 0.05 and flipped / reversed clips; the index uses the clips as generated).
 """
