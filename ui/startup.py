@@ -26,6 +26,7 @@ import av  # noqa: F401  (PyAV fallback decoder, WebM writer)
 import captum.attr  # noqa: F401  (integrated gradients)
 import cv2  # noqa: F401
 import matplotlib  # noqa: F401  (colour maps)
+import matplotlib.backends.backend_agg  # noqa: F401  (the Model page's plots, drawn off-screen)
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import PIL.Image  # noqa: F401
@@ -33,6 +34,7 @@ import plotly.express  # noqa: F401  (pulls in plotly.io, narwhals and the plotl
 import plotly.graph_objects  # noqa: F401
 import plotly.subplots  # noqa: F401
 import pyarrow  # noqa: F401
+import safetensors.numpy  # noqa: F401  (influence: checkpoints and cached indexes)
 import streamlit.emojis  # noqa: F401  (loaded on a page's first icon)
 import streamlit.material_icon_names  # noqa: F401
 import torch  # noqa: F401
