@@ -285,3 +285,26 @@ def test_influence_panel_on_explain(tmp_path, monkeypatch):
     assert len(captions) == 16, captions                        # 8 proponents, 8 opponents
     assert all(c.startswith("**stand_up**") for c in captions[:8])
     assert any(c.startswith("**sit_down**") for c in captions[8:])
+
+
+def test_influence_per_column_on_compare(tmp_path, monkeypatch):
+    """Compare, stand_up, c3d_small vs frame2d_pool: the toggle shows each model's training clips (a
+    200-clip reference set in a fresh cache folder); frame2d_pool, blind to order, leans on sit_down."""
+    import xai_core.influence.reference as reference
+
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(reference, "default_reference",
+                        lambda model, checkpoints=None: reference.TrainingSet(1, 200, model.spec.frames,
+                                                                              model.spec.height))
+    at = app_as("analyst", compare_clip="synthetic · stand_up")
+    at.switch_page(VIEWS["compare"]).run()
+    assert_clean(at)
+    at.toggle(key="compare_influence").set_value(True).run()
+    for _ in range(90):
+        assert_clean(at)
+        if sum("for: **" in c.value for c in at.caption) >= 8:
+            break
+        at.run()
+    pros = [c.value for c in at.caption if c.value.startswith("for: **")]
+    assert len(pros) == 8, pros                        # 4 per model
+    assert all(p.startswith("for: **stand_up**") for p in pros[:4])      # c3d_small sees the order

@@ -1,4 +1,6 @@
 """Compare: one clip x several models (and methods) side by side, one colour scale, one time axis."""
+import json
+
 import streamlit as st
 
 from ui import cache, jobs
@@ -140,6 +142,66 @@ st.caption("Each tube: the clip's frames back to front, relevance drawn on each 
                f" {short_label(get_method(m))}: its values differ {f:.0f}-fold between the models (units of each model's "
                "own layers and scores), so each column has its own colour scale; compare where and when, "
                "not how strong." for m, f in unshared.items()))
+
+
+# ------------------------------------------------------- the training clips behind each answer
+def influence_ui():
+    """Per column, the training clips that pushed each model to its answer (TracIn-CP), on demand:
+    the first time per model every training clip runs through it once (minutes), then it is instant."""
+    from xai_core.influence import cache_root
+    from xai_core.influence.thumbnails import thumbnail_strip
+
+    st.markdown("##### Training clips behind each answer")
+    if not st.toggle("Show the training clips that pushed each model to its answer, and against it",
+                     key="compare_influence"):
+        return
+    seen, wanted = set(), []
+    for e in exps:                                  # one per model and class (methods share it)
+        if (e.model, e.target) not in seen:
+            seen.add((e.model, e.target))
+            wanted.append((e, by_name[e.model]))
+    ready = {m.name: cache.get_index_ready(m.name, str(cache_root()), m) for _, m in wanted}
+    wanted = [(e, m) for e, m in wanted if ready[m.name] is not None]
+    missing = sorted({m for m, r in ready.items() if r is None})
+    if missing:
+        st.caption(f"No training set here for {', '.join(missing)} (the CLI takes a folder of labelled clips).")
+    if not wanted:
+        return
+    key = json.dumps(["compare-influence", [cache.influence_key(e.model, clips[e.model].digest, e.target)
+                                            for e, _ in wanted]])
+
+    def work(progress):
+        out = []
+        for k, (e, m) in enumerate(wanted):
+            step = lambda f, msg, k=k: progress((k + f) / len(wanted), f"{m.name}: {msg}")   # noqa: E731
+            out.append(cache.compute_influence(m.name, clips[m.name].digest, e.target, m, clips[m.name], step))
+        return out
+
+    try:
+        results = jobs.run_ui(key, work, label="The training clips behind each answer (each model's index "
+                              "is built once, then kept on disk)", state_key="compare-influence-job")
+    except XaiError as e:
+        st.error(str(e))
+        return
+    if results is None:
+        return
+    for col, (e, _), r in zip(grid(len(wanted)), wanted, results):
+        with col:
+            st.markdown(f"**{e.model}** · {r.target['label']}")
+            for side, examples in (("proponent", r.proponents[:4]), ("opponent", r.opponents[:2])):
+                for x in examples:
+                    st.image(cache.get_png(json.dumps([key, side, x.index]), "strip",
+                                           lambda x=x, side=side: thumbnail_strip(x, side, 4, 56)),
+                             width="stretch")
+                    same = ":green-badge[same class]" if x.same_class else ":gray-badge[other class]"
+                    st.caption(f"{'for' if side == 'proponent' else 'against'}: **{x.label}** · {x.score:+.3g} "
+                               f"{same} · {x.source}")
+    st.caption("Orange frames: training clips that pushed the model towards its answer; blue: against it "
+               "(TracIn-CP with normalised gradients, Pruthi et al. 2020). A model blind to frame order "
+               "leans on clips of the reversed class.")
+
+
+influence_ui()
 
 
 # -------------------------------------------------------------- frame by frame, one slider

@@ -11,7 +11,7 @@ import streamlit as st
 from ui import cache, jobs
 from ui.samples import default_model
 from ui.widgets import model_ui, video_ui
-from xai_core import XaiError, render
+from xai_core import XaiError
 
 MAX_STEPS = 512
 
