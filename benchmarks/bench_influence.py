@@ -95,7 +95,7 @@ def main():
         "## Influence examples", "",
         f"`python benchmarks/bench_influence.py` on {datetime.date.today()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{a.threads} threads, load average {load:.1f} (a model was training on the same cores). Target: a "
+        f"{a.threads} threads, load average {load:.1f} (the cores are shared with other jobs). Target: a "
         "query over 5,000 reference clips within 1 s once the index exists.", ""]
     for name, b in built.items():
         lines += [f"Building {name}'s index over its {b['n']:,} training clips from scratch (regenerating "

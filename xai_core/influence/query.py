@@ -97,7 +97,8 @@ def influence(model, clip, reference: ReferenceSet | str | None = None, top: int
         model.name, method, {"index": target_index, "label": model.label(target_index)},
         {"index": predicted, "label": model.label(predicted), "probability": float(probs[predicted])},
         [example(r + 1, i) for r, i in enumerate(pros)], [example(r + 1, i) for r, i in enumerate(cons)],
-        {"kind": ref.kind, "description": ref.describe(), "n": len(ref), **({"seed": seed} if seed is not None else {})},
+        {"kind": ref.kind, "description": ref.describe(), "n": len(ref),
+         **({"seed": seed} if seed is not None else {})},
         layer,
         {"file": checkpoints.path.name, "count": len(checkpoints), "lrs": [float(v) for v in checkpoints.lrs]}
         if method.startswith("tracin") else None,

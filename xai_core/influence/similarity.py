@@ -9,8 +9,8 @@ is the cosine mapped onto [0, 1], so the sign is the label agreement alone: ever
 target's class is a proponent, every other clip an opponent, each ordered by similarity. This is a
 similarity-based explanation by example (case-based explanation, Caruana et al. 1999; such
 measures are compared in Hanawa et al., "Evaluation of similarity-based explanations", ICLR
-2021), not an estimate of influence on training: it needs no training history. An exact copy of a reference clip scores 1,
-the most any clip can.
+2021), not an estimate of influence on training: it needs no training history. An exact copy of a
+reference clip scores 1, the most any clip can.
 """
 from __future__ import annotations
 
