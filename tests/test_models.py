@@ -164,6 +164,8 @@ def test_pickled_model_is_refused_not_unpickled(tmp_path):
     ({"weights": "missing.safetensors"}, "not found"),
     ({"input": {"frames": 0, "size": 64}}, "'frames' must be an integer from 1 to"),
     ({"cam_layer": "layer9"}, "'cam_layer' 'layer9' is not a module"),
+    ({"input": {"frames": 8, "size": 64, "channels": []}}, "channels"),   # not a string (found by the fuzz test)
+    ({"input": {"frames": 8, "size": 64, "channels": "flow"}}, "computed by xai_core.motion"),
 ])
 def test_bad_specs_name_the_key(tmp_path, change, message):
     spec, _ = _tiny_spec(tmp_path)

@@ -44,7 +44,7 @@ class InputSpec:
         if self.frames * self.height * self.width > MAX_VOXELS:
             raise ModelSpecError(f"input spec: a clip of {self.frames} x {self.height} x {self.width} is "
                                  f"{self.frames * self.height * self.width:,} voxels; at most {MAX_VOXELS:,}")
-        if self.channels not in CHANNELS and self.channels not in DERIVED:
+        if not isinstance(self.channels, str) or (self.channels not in CHANNELS and self.channels not in DERIVED):
             raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got {self.channels!r}")
         C = self.num_channels
         for name in ("mean", "std"):
@@ -94,7 +94,7 @@ class InputSpec:
                 d.update(zip(("height", "width"), _size(d.pop("size"))))
             if "channels" not in d and isinstance(d.get("mean"), (list, tuple)) and len(d["mean"]) == 1:
                 d["channels"] = "gray"
-            if d.get("channels") in DERIVED:
+            if isinstance(d.get("channels"), str) and d["channels"] in DERIVED:
                 raise ModelSpecError(f"input spec: 'channels' must be one of {sorted(CHANNELS)}, got "
                                      f"{d['channels']!r} (computed by xai_core.motion from frames, not "
                                      "read from a video)")
