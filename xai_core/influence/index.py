@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import InfluenceError
+from ..ood.check import weights_digest  # the OOD detector's: the same weights, the same digest
 from .head import forward_head, logits_follow_layer
 from .tracin import loss_gradients
 
@@ -74,16 +75,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     from ..models.i3d_weights import cache_dir as project_cache
 
     return project_cache() / "influence"
-
-
-def weights_digest(net: torch.nn.Module) -> str:
-    """SHA-256 of every state-dict entry's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
-    for name, value in sorted(net.state_dict().items()):
-        v = value.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}|{v.dtype}|{tuple(value.shape)}|".encode())
-        h.update(v.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def index_key(model, reference, checkpoints, layer: str) -> str:
