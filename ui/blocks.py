@@ -343,7 +343,9 @@ def motion_block(v: View) -> None:
         f"**{share:.0%}** of this explanation's positive relevance lies on moving pixels"
     st.caption(f"DIS optical flow (OpenCV) between the frames the model saw: {moving} "
                f"({(speed > THRESHOLD).mean():.0%} of the flow field moves more than {THRESHOLD:g} px/frame).")
-    if _two_stream(v):
+    from xai_core.motion.streams import is_two_stream
+
+    if is_two_stream(cache.get_model(exp.model)):
         method = exp.method
         fs = cache.get_flow_stream(v.key, method, exp, _model=cache.get_model(exp.model), _clip=v.clip)
         s = fs.moving_share()
@@ -424,11 +426,6 @@ def influence_block(v: View) -> None:
                 col.caption(f"**{e.label}** · {e.score:+.3g} {same}  \n{e.source}")
     for note in result.notes:
         st.caption(f"Note: {note}")
-
-
-def _two_stream(v: View) -> bool:
-    net = getattr(cache.get_model(v.exp.model), "net", None)
-    return all(hasattr(net, a) for a in ("compute_flow", "flow", "rgb"))
 
 
 BLOCKS = {"summary": summary_block, "motion": motion_block, "influence": influence_block, "prediction": prediction_block, "tube": tube_block,

@@ -26,6 +26,7 @@ from .flow import dis_flow
 from .moving import THRESHOLD, moving_share
 from .reliance import Reliance, motion_reliance
 from .split import Split, split_relevance
+from .streams import is_two_stream
 
 DEFAULT_SPLIT = "counterfactual"
 
@@ -92,7 +93,7 @@ def analyse_motion(model, clip, exp, split: str | None = DEFAULT_SPLIT, flow_met
     timings["flow"] = (time.perf_counter() - t0) * 1000
 
     stream = None
-    if _is_two_stream(model):
+    if is_two_stream(model):
         from .streams import explain_flow_stream
         method = flow_method or exp.method
         t0 = time.perf_counter()
@@ -100,7 +101,3 @@ def analyse_motion(model, clip, exp, split: str | None = DEFAULT_SPLIT, flow_met
         timings["flow_stream"] = (time.perf_counter() - t0) * 1000
     return MotionAnalysis(reliance, result_split, flow, share, stream, timings)
 
-
-def _is_two_stream(model) -> bool:
-    net = getattr(model, "net", model)
-    return all(hasattr(net, a) for a in ("compute_flow", "flow", "rgb"))     # as streams._two_stream

@@ -25,9 +25,15 @@ from ..spec import InputSpec
 from .moving import THRESHOLD, moving_share
 
 
+def is_two_stream(model) -> bool:
+    """Whether `model` (a VideoModel or its net) has a flow stream: compute_flow, flow and rgb."""
+    net = getattr(model, "net", model)
+    return all(hasattr(net, a) for a in ("compute_flow", "flow", "rgb"))
+
+
 def _two_stream(model):
     net = getattr(model, "net", model)
-    if not (hasattr(net, "compute_flow") and hasattr(net, "flow") and hasattr(net, "rgb")):
+    if not is_two_stream(net):
         name = getattr(model, "name", type(model).__name__)
         raise ModelSpecError(f"model {name!r} has no flow stream: only two-stream models "
                              "(e.g. two_stream) compute optical flow")
