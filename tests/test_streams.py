@@ -84,7 +84,10 @@ def test_integrated_gradients_are_complete_on_the_flow_stream(clip):
     flow = torch.from_numpy(exp.flow).permute(3, 0, 1, 2)[None]           # (1, 2, T-1, H, W)
     gap = completeness_gap(flow_stream(m), flow, exp.target, torch.from_numpy(exp.relevance).double())
     assert gap <= 0.01
-    assert exp.moving_share() == pytest.approx(exp.moving_share(threshold=1.0))
+    from xai_core.motion.moving import THRESHOLD, WINDOW, field_motion, moving_share
+    share = exp.moving_share()                                   # on the flow field's steady motion
+    assert 0 <= share <= 1
+    assert share == moving_share(exp.relevance, field_motion(exp.flow, WINDOW), THRESHOLD)
     assert 0.0 <= exp.moving_share() <= 1.0
 
 

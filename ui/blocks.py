@@ -269,7 +269,7 @@ def _strip(frames: np.ndarray, n: int = CF_FRAMES, height: int = 72) -> np.ndarr
 def motion_block(v: View) -> None:
     """Motion or appearance: what the score rests on (counterfactual reliance and the clips it was
     measured on), the relevance split into appearance and motion parts, and the optical flow."""
-    from xai_core.motion.moving import THRESHOLD, moving_share
+    from xai_core.motion.moving import RULE, moving_share, moving_speed
     from xai_core.motion.reliance import counterfactual_frames
     from xai_core.motion.split import list_splits
     from xai_core.relevance.summary import motion_phrase
@@ -331,18 +331,18 @@ def motion_block(v: View) -> None:
                    f"(largest part {scale:.3g}).")
     flow = cache.get_flow(v.clip.digest, v.clip)
     share = moving_share(exp.relevance, flow)
-    speed = np.hypot(flow[..., 0], flow[..., 1])
+    moving_flow = moving_speed(flow)                                 # (T-1, H, W): 0 where it does not move
     top = render.default_max_flow(flow)
     fl, leg = st.columns([4, 1])
     fl.image(cache.get_png(v.key, "flow", lambda: render.flow_tube(
-        flow, np.where(speed > THRESHOLD, speed, 0), v.clip.display, max_flow=top,
-        title=f"optical flow where it moves (> {THRESHOLD:g} px/frame)")), width="stretch")
+        flow, moving_flow, v.clip.display, max_flow=top,
+        title=f"optical flow where it moves ({RULE})")), width="stretch")
     leg.image(cache.get_png(f"flow-legend-{top:.2f}", "flow", lambda: render.flow_legend(120, top)),
               width="stretch", caption=f"direction; full colour at {top:.1f} px/frame")
     moving = "no positive relevance to place" if np.isnan(share) else \
         f"**{share:.0%}** of this explanation's positive relevance lies on moving pixels"
     st.caption(f"DIS optical flow (OpenCV) between the frames the model saw: {moving} "
-               f"({(speed > THRESHOLD).mean():.0%} of the flow field moves more than {THRESHOLD:g} px/frame).")
+               f"({(moving_flow > 0).mean():.0%} of the flow field moves; {RULE}).")
     from xai_core.motion.streams import is_two_stream
 
     if is_two_stream(cache.get_model(exp.model)):

@@ -4,7 +4,7 @@
     m.reliance          Reliance (motion.reliance): order / motion / appearance shares, the kind
     m.split             Split (motion.split) of exp.relevance, variant `split` (default counterfactual)
     m.flow              (T-1, H, W, 2) float32 DIS flow on the model's grid, px/frame (motion.flow)
-    m.moving_share      share of exp's positive relevance on voxels moving > 1 px/frame (motion.moving)
+    m.moving_share      share of exp's positive relevance on moving voxels (motion.moving.RULE)
     m.flow_stream       FlowExplanation of a two-stream model's flow stream (motion.streams), else None
     m.to_dict()         JSON-ready (no arrays): what reliance.json and the pages carry
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .flow import dis_flow
-from .moving import THRESHOLD, moving_share
+from .moving import THRESHOLD, WINDOW, moving_share
 from .reliance import Reliance, motion_reliance
 from .split import Split, split_relevance
 from .streams import is_two_stream
@@ -46,7 +46,7 @@ class MotionAnalysis:
         share = None if math.isnan(self.moving_share) else self.moving_share
         out = {"reliance": self.reliance.to_dict(),
                "split": None if self.split is None else self.split.to_dict(),
-               "moving_share": {"value": share, "threshold_px_per_frame": THRESHOLD,
+               "moving_share": {"value": share, "threshold_px_per_frame": THRESHOLD, "window_fields": WINDOW,
                                 "flow": "OpenCV DIS (ultrafast) on the model's grid"},
                "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()}}
         if self.flow_stream is not None:

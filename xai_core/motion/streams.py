@@ -22,7 +22,7 @@ from ..errors import ModelSpecError
 from ..methods import run_method
 from ..models.base import ModelInfo, VideoModel
 from ..spec import InputSpec
-from .moving import THRESHOLD, moving_share
+from .moving import THRESHOLD, WINDOW, field_motion, moving_share
 
 
 def is_two_stream(model) -> bool:
@@ -81,9 +81,10 @@ class FlowExplanation:
     stream_probabilities: dict = field(default_factory=dict)
     model: str = ""
 
-    def moving_share(self, threshold: float = THRESHOLD) -> float:
-        """The share of positive relevance on flow fields moving above `threshold` px/frame (nan: none)."""
-        return moving_share(self.relevance, np.hypot(self.flow[..., 0], self.flow[..., 1]), threshold)
+    def moving_share(self, threshold: float = THRESHOLD, window: int = WINDOW) -> float:
+        """The share of positive relevance on flow-field pixels moving above `threshold` px/frame
+        (steady motion over `window` fields, motion.moving.field_motion); nan: none positive."""
+        return moving_share(self.relevance, field_motion(self.flow, window), threshold)
 
 
 def explain_flow_stream(model: VideoModel, clip, method: str, target: int | str | None = None,

@@ -73,12 +73,12 @@ def write_motion_outputs(analysis, exp, out_dir, frames: np.ndarray | None = Non
     spacetime_tube.png   the split in one picture (hue: temporal share, opacity: |relevance|)
     spacetime<video>     the same over the clip's frames; spacetime_legend.png its 2-D legend
     flow_tube.png        the clip's DIS flow (Middlebury colours: hue = direction, saturation =
-                         speed) where it moves more than motion.moving.THRESHOLD px/frame,
+                         speed) where it moves (motion.moving.moving_speed),
                          + flow_legend.png (the colour wheel)
     flow_stream_tube.png a two-stream model's flow-stream relevance on the flow field
     reliance.json        MotionAnalysis.to_dict(): reliance, split shares, moving share, flow stream
     """
-    from ..motion.moving import THRESHOLD
+    from ..motion.moving import RULE, moving_speed
     from ..relevance.export import strict_dumps
     from .flow import default_max_flow, flow_legend, flow_tube
     from .spacetime import spacetime_legend, spacetime_tube, spacetime_video
@@ -100,11 +100,10 @@ def write_motion_outputs(analysis, exp, out_dir, frames: np.ndarray | None = Non
                                              fps=fps or max(1.0, len(frames) / 2))
     flow = analysis.flow
     top = default_max_flow(flow)
-    speed = np.hypot(flow[..., 0], flow[..., 1])                              # (T-1, H, W) px/frame
-    moving = np.where(speed > THRESHOLD, speed, 0)                           # drawn only where it moves
+    moving = moving_speed(flow)                                              # (T-1, H, W): drawn where it moves
     paths["flow_tube"] = save_png(out / "flow_tube.png",
                                   flow_tube(flow, moving, frames, max_flow=top,
-                                            title=f"DIS optical flow where it moves (> {THRESHOLD:g} px/frame)"))
+                                            title=f"DIS optical flow where it moves ({RULE})"))
     paths["flow_legend"] = save_png(out / "flow_legend.png", flow_legend(96, top))
     fs = analysis.flow_stream
     if fs is not None:
