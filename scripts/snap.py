@@ -8,6 +8,8 @@
     python scripts/snap.py --role analyst --page explain --clip intel_asl_thanks --method Grad-CAM --name i3d
                                                             # pick a clip (and method) first: analyst-explain-i3d.png
     python scripts/snap.py --role developer --page explain --clip stand_up --model two_stream --name two-stream   # and a model
+    python scripts/snap.py --role analyst --page compare --clip stand_up --toggle "training clips" --name influence
+                                                            # a switch turned on first
 
 Streamlit scrolls an inner container, so a plain full-page screenshot shows only the first
 screen; this grows the browser to the page's height first (tests/e2e.py full_page_screenshot).
@@ -48,10 +50,12 @@ def settle_page(page, name: str, play: float) -> None:
 
 
 def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, play: float,
-         clip: str | None = None, method: str | None = None, name: str = "", model: str | None = None) -> list[Path]:
+         clip: str | None = None, method: str | None = None, name: str = "", model: str | None = None,
+         toggles: list[str] | None = None) -> list[Path]:
     """Shoot each role's pages (those in `pages`, or all); returns the PNGs written. `clip` and
     `method`: picked first in the sidebar's Clip and Method boxes (the first option containing the
-    text) where the page has them; `name` is added to the file names."""
+    text) where the page has them; `toggles`: switches (label text) turned on before the shot
+    where the page has them; `name` is added to the file names."""
     written = []
     with browser_page(width=width, height=1000) as page:
         for role_name, role in roles.items():
@@ -69,6 +73,13 @@ def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, 
                 if method and p == "explain":
                     pick(page, "Method", method)
                 settle_page(page, p, play)
+                for text in toggles or []:
+                    switch = page.locator('[data-testid="stCheckbox"], [data-testid="stToggle"]').filter(
+                        has_text=re.compile(re.escape(text)))
+                    if switch.count():
+                        switch.first.locator("label").first.click()
+                        wait_settled(page)
+                        page.wait_for_timeout(800)
                 for tab in MODEL_TABS if p == "model" else [None]:
                     if tab is not None:                     # the Model page: one shot per tab
                         page.get_by_role("tab", name=tab).click()
@@ -96,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", help="pick the first clip whose label contains this text (Explain, Compare)")
     ap.add_argument("--method", help="pick the first method whose label contains this text (Explain)")
     ap.add_argument("--model", help="pick the first model whose label contains this text (Explain)")
+    ap.add_argument("--toggle", action="append", help="turn on the switch whose label contains this text "
+                    "before the shot (repeatable), e.g. --toggle 'training clips'")
     ap.add_argument("--name", default="", help="added to the file names: ROLE-PAGE-NAME.png")
     a = ap.parse_args(argv)
     roles = load_roles()
@@ -107,7 +120,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     with (nullcontext(a.url) if a.url else served_app()) as base:
-        snap(base, out, roles, set(a.page or []), a.width, a.play, a.clip, a.method, a.name, a.model)
+        snap(base, out, roles, set(a.page or []), a.width, a.play, a.clip, a.method, a.name, a.model, a.toggle)
     return 0
 
 

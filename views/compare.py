@@ -197,8 +197,10 @@ def influence_ui():
                     st.caption(f"{'for' if side == 'proponent' else 'against'}: **{x.label}** · {x.score:+.3g} "
                                f"{same} · {x.source}")
     st.caption("Orange frames: training clips that pushed the model towards its answer; blue: against it "
-               "(TracIn-CP with normalised gradients, Pruthi et al. 2020). A model blind to frame order "
-               "leans on clips of the reversed class.")
+               "(TracIn-CP with normalised gradients, Pruthi et al. 2020). The examples follow each model's "
+               "answer: a model blind to frame order finds a clip and its reversal alike, so the reversed "
+               "class's clips sit at the top of one side (frame2d_pool calls 80% of stand_up clips sit_down, "
+               "and sit_down clips are then 80% of its proponents: docs/ground_truth.md, influence).")
 
 
 influence_ui()
