@@ -1,6 +1,8 @@
 """Scores against the procedural data set's ground truth: is the relevance where the evidence is?"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -18,30 +20,61 @@ def pointing_tolerance(height: int) -> int:
     return max(1, round(15 * height / 224))
 
 
-def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> bool | None:
-    """Pointing game: does the most relevant voxel fall in the evidence (grown by `tolerance` px)?
+@dataclass(frozen=True)
+class Pointing:
+    """One clip's pointing game: hit (True), miss (False) or n/a (None), and why when not a hit.
 
-    The tolerance defaults to the usual 15 px at 224 px, scaled to the frame (4 px at 64 px).
-    None ("n/a") for a map that cannot point at a place: one constant within every frame (a
-    temporal map, as temporal occlusion gives), or whose peak frame is constant; argmax would
-    pick pixel (t, 0, 0) by its position in memory. A flat map (an all-zero Grad-CAM) or one
-    with no positive relevance points nowhere and misses (False): the method found nothing,
-    and a rate must count that.
+    `score` is the number a rate averages: 1.0, 0.0, or NaN for n/a (left out of rates).
+    """
+
+    hit: bool | None
+    reason: str = ""
+
+    @property
+    def score(self) -> float:
+        return float("nan") if self.hit is None else float(self.hit)
+
+
+def pointing_game(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> Pointing:
+    """Pointing game (Zhang et al. 2018, IJCV; ECCV 2016): does the most relevant voxel fall in the evidence?
+
+    relevance (T, H, W) and mask (T, H, W) bool on the same grid; the mask is grown in space by
+    `tolerance` px, by default the usual 15 px at 224 px scaled to the frame (4 px at 64 px).
+    n/a (hit None, with the reason) when the map's maximum is not a point, so that the answer
+    would rest on where argmax happens to look first (pixel (t, 0, 0) of a flat frame):
+    - every frame is constant (a temporal map, as temporal occlusion gives), or the peak frame is;
+    - the maximum is shared by several voxels, some in the (grown) evidence and some not.
+    A maximum shared only by voxels in the evidence is a hit, only outside it a miss. A flat map
+    (an all-zero Grad-CAM) or one with no positive relevance points nowhere and misses: the
+    method found nothing, and a rate must count that.
     """
     if tolerance is None:
         tolerance = pointing_tolerance(relevance.shape[1])
     r = np.asarray(relevance, np.float64)                                   # (T, H, W)
     per_frame = r.reshape(len(r), -1)                                       # (T, H*W)
     if r.max() == r.min():
-        return False
+        return Pointing(False, "the map is constant: it points nowhere")
     if (per_frame.max(1) == per_frame.min(1)).all():
-        return None
+        return Pointing(None, "the map is constant within every frame (it says when, not where)")
     if r.max() <= 0:
-        return False
-    t, y, x = np.unravel_index(int(np.argmax(r)), r.shape)
-    if r[t].max() == r[t].min():
-        return None
-    return bool(dilate(mask[t:t + 1], tolerance)[0, y, x])
+        return Pointing(False, "no positive relevance: it points nowhere")
+    peaks = np.argwhere(r == r.max())                                       # (P, 3): t, y, x
+    if any(r[t].max() == r[t].min() for t in set(peaks[:, 0].tolist())):
+        return Pointing(None, "the peak frame is constant: the maximum is not a point")
+    grown = {int(t): dilate(mask[t:t + 1], tolerance)[0] for t in set(peaks[:, 0].tolist())}
+    inside = np.array([grown[int(t)][y, x] for t, y, x in peaks])
+    if inside.all():
+        return Pointing(True)
+    if not inside.any():
+        return Pointing(False, "the peak lies outside the evidence" if len(peaks) == 1 else
+                        f"the maximum, shared by {len(peaks)} voxels, lies outside the evidence")
+    return Pointing(None, f"the maximum is shared by {len(peaks)} voxels, {int(inside.sum())} in the evidence "
+                          "and the rest not: it is not a point")
+
+
+def pointing_hit(relevance: np.ndarray, mask: np.ndarray, tolerance: int | None = None) -> bool | None:
+    """Pointing game as True (hit), False (miss) or None ("n/a"); `pointing_game` says why."""
+    return pointing_game(relevance, mask, tolerance).hit
 
 
 def pointing_text(hit: bool | None) -> str:
