@@ -5,6 +5,7 @@ below any difference the metrics measure), the clips a few frames of 8 x 8 px: e
 well under a second on one thread.
 """
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -311,3 +312,116 @@ def test_stability_of_a_noisy_method_is_below_one(trained_linear):
     assert is_stochastic(noisy) and 0 < s.value < 0.9
     with pytest.raises(ValueError, match="2 different seeds"):
         stability(model, x, y, noisy, seeds=(3, 3))
+
+
+# ------------------------------------------------------------------------------ evaluate + CLI
+
+QUICK = ["--n", "2", "--steps", "4", "--sanity-clips", "1", "--sanity-steps", "1", "--stability-clips", "1"]
+
+
+def strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_evaluate_cli_json_and_its_cache(tmp_path, monkeypatch, capsys):
+    """Two clips of c3d_small with Grad-CAM and saliency: strict JSON with every metric; the second run
+    reads every row from the cache (and gives the same figures) without a forward pass."""
+    from xai_core.cli import main
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    args = ["evaluate", "--model", "c3d_small", "--methods", "grad_cam,saliency", "--json", "--quiet", *QUICK]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    first = strict_json(out)
+    assert first["model"] == "c3d_small" and first["settings"]["fill"] == "temporal_mean"
+    assert [r["method"] for r in first["methods"]] == ["grad_cam", "saliency"]
+    row = first["methods"][0]
+    assert not row["cached"] and row["stability"] is None        # Grad-CAM takes no seed
+    for kind in ("deletion", "insertion"):
+        for order, points in (("voxel", 5), ("frame", 17)):
+            c = row[kind][order]
+            assert len(c["scores"]) == len(c["random"]) == points and c["random_orders"] == 3
+            assert c["relative_auc"] == pytest.approx(c["auc"] / c["random_auc"])
+    assert [s["step"] for s in row["sanity"]["steps"]] == [9]    # c3d_small: 9 layers, the last measured
+    assert row["sanity"]["passed"] in (True, False) and 0 <= row["energy_in_mask"] <= 1
+    assert first["evidence_kind"]["clips"] == 2
+    assert len(list((tmp_path / "evaluate").glob("c3d_small-*.json"))) == 3   # the model part + 2 methods
+    import xai_core.metrics.deletion as deletion_module
+    monkeypatch.setattr(deletion_module, "perturbed_scores", lambda *a, **k: pytest.fail("not cached"))
+    assert main(args) == 0
+    second = strict_json(capsys.readouterr().out)
+    assert all(r["cached"] for r in second["methods"])
+    assert [r["deletion"] for r in second["methods"]] == [r["deletion"] for r in first["methods"]]
+
+
+def test_evaluate_cli_table_and_progress_bar(tmp_path, monkeypatch, capsys):
+    from xai_core.cli import main
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    assert main(["evaluate", "--model", "c3d_small", "--methods", "grad_cam", "--fill", "grey", *QUICK]) == 0
+    out, err = capsys.readouterr()
+    assert "fill grey" in out and out.splitlines()[2].startswith("grad_cam")
+    assert "evidence kind" in out and "100%" in err and "\r[" in err
+
+
+EVALUATE = ["evaluate", "--model", "c3d_small"]
+BAD_EVALUATE = [
+    (EVALUATE + ["--methods", "lime2"], "unknown method 'lime2'"),
+    (EVALUATE + ["--methods", "grad_cam,,saliency"], "an empty method name"),
+    (EVALUATE + ["--methods", "grad_cam,grad_cam"], "named twice"),
+    (EVALUATE + ["--n", "0"], "--n must be in 1..1000"),
+    (EVALUATE + ["--n", "many"], "argument --n: invalid int value"),
+    (EVALUATE + ["--seed", "-1"], "--seed must be >= 0"),
+    (EVALUATE + ["--fill", "pink"], "argument --fill: invalid choice: 'pink'"),
+    (EVALUATE + ["--steps", "0"], "--steps must be at least 1"),
+    (EVALUATE + ["--sanity-steps", "0"], "--sanity-steps must be at least 1"),
+    (EVALUATE + ["--methods", "grad_cam", "--option", "occlusion.stride=2"], "not among the methods evaluated"),
+    (EVALUATE + ["--methods", "occlusion", "--option", "stride=2"], "--option needs METHOD.KEY=VALUE"),
+    (EVALUATE + ["--methods", "occlusion", "--option", "occlusion.stride=0"], "option 'stride': got 0"),
+    (EVALUATE + ["--methods", "occlusion", "--option", "occlusion.bogus=1"], "unknown option(s) ['bogus']"),
+    (EVALUATE + ["--device", "bogus"], "--device 'bogus' is not a device"),
+    (["evaluate", "--model", "nope", "--methods", "grad_cam"], "unknown model 'nope'"),
+    (["evaluate", "--methods", "grad_cam"], "--model"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_EVALUATE, ids=[" ".join(a[3:]) or a[2] for a, _ in BAD_EVALUATE])
+def test_evaluate_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):
+    from xai_core.cli import main
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    import xai_core.metrics.evaluate as evaluate_module
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: pytest.fail("work started"))
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_evaluate_needs_a_model_of_the_procedural_classes():
+    from types import SimpleNamespace
+    from xai_core.errors import ModelSpecError
+    from xai_core.metrics.evaluate import procedural_clips
+    from xai_core.spec import InputSpec
+    other = SimpleNamespace(name="kinetics", class_names=["a", "b"], spec=InputSpec())
+    with pytest.raises(ModelSpecError, match="procedural data set's 8 classes"):
+        procedural_clips(other, 2, 4)
+
+
+def test_evaluate_progress_covers_the_run_and_can_cancel(tmp_path):
+    from xai_core import load_model
+    from xai_core.methods.progress import Cancelled
+    from xai_core.metrics.evaluate import Settings, evaluate
+    model = load_model("c3d_small")
+    heard = []
+    settings = Settings(n=1, steps=2, sanity_clips=1, sanity_steps=1, stability_clips=1)
+    e = evaluate(model, ["saliency"], settings, cache_dir=tmp_path, progress=lambda f, m: heard.append((f, m)))
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(m.startswith("saliency: sanity") for _, m in heard)
+    assert e.rows["saliency"]["sanity"]["steps"][-1]["step"] == 9
+
+    def stop(f, m):
+        if m.startswith("grad_cam"):
+            raise Cancelled("stop")
+    with pytest.raises(Cancelled):
+        evaluate(model, ["saliency", "grad_cam"], settings, cache_dir=tmp_path, progress=stop)

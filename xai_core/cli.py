@@ -1,4 +1,4 @@
-"""The command line: python -m xai_core models|methods|explain|train|calibrate-ood|global|influence.
+"""The command line: python -m xai_core models|methods|explain|train|calibrate-ood|global|influence|evaluate.
 
 Bad input exits with code 2 and one line `error: ...` on stderr, never a traceback. `explain`
 checks everything it can before any work: the options' syntax, the device, the output folder,
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
-            raise XaiError("a command is needed: models, methods, explain, train, calibrate-ood, global or influence "
+            raise XaiError("a command is needed: models, methods, explain, train, calibrate-ood, global, influence "
+                           "or evaluate "
                            "(see: python -m xai_core --help)")
         return args.run(args) or 0
     except XaiError as e:
@@ -113,6 +114,12 @@ def _build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("influence", help="the training clips that most supported or opposed a decision")
     influence_cli.add_arguments(i)
     i.set_defaults(run=influence_cli.run)
+
+    from .metrics import cli as metrics_cli
+    v = sub.add_parser("evaluate", help="measure which methods to trust on a model: deletion, insertion, pointing "
+                                        "game, sanity check, stability")
+    metrics_cli.add_arguments(v)
+    v.set_defaults(run=metrics_cli.run)
     return p
 
 
