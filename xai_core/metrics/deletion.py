@@ -1,5 +1,10 @@
 """Deletion and insertion curves of a relevance map over a clip (Petsiuk et al. 2018, RISE), in 5-D.
 
+Sources: Petsiuk, Das & Saenko 2018, "RISE: Randomized input sampling for explanation of black-box
+models" (deletion and insertion, AUC of the class probability); Samek et al. 2017, "Evaluating the
+visualization of what a deep neural network has learned" (region perturbation in the most-relevant-
+first order, compared against a random order: the same curve, summarised there as AOPC).
+
 Deletion removes the most relevant voxels first and follows the target class's score as they go:
 a faithful map makes it fall fast (a low area under the curve). Insertion starts from a clip with
 everything removed and puts the most relevant voxels back first: a faithful map makes the score

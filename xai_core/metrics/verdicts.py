@@ -51,7 +51,8 @@ def warnings(row: dict) -> list[str]:
 
 
 def load_verdicts(path: Path | str = VERDICTS_FILE) -> dict:
-    """The verdicts file ({"models": {model: {method: {...}}}, ...}); {} when there is none or it is unreadable."""
+    """The verdicts file ({"models": {model: {"methods": {method: {...}}, "evidence_kind_accuracy": x}},
+    "settings": ..., "measured": date}); {} when there is none or it is unreadable."""
     try:
         body = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -61,7 +62,7 @@ def load_verdicts(path: Path | str = VERDICTS_FILE) -> dict:
 
 def verdicts_for(model: str, path: Path | str = VERDICTS_FILE) -> dict:
     """{method: {figures..., "warnings": [...]}} measured for `model` ({} when not measured)."""
-    return dict(load_verdicts(path).get("models", {}).get(model, {}))
+    return dict(load_verdicts(path).get("models", {}).get(model, {}).get("methods", {}))
 
 
 def _num(v, fmt: str = "{:.2f}") -> str:

@@ -1,0 +1,164 @@
+"""Which explanations to trust: every bundled model x registered method through xai_core.metrics.evaluate.
+
+    python benchmarks/evaluate_methods.py [--n 8] [--models c3d_small ...] [--methods grad_cam ...]
+
+Per model x method, on n procedural clips of seed 4 (never used in training), each method explaining
+the true class:
+- sanity: the cascading-randomisation check (Adebayo et al. 2018): Spearman of |relevance| between
+  the trained and the fully randomised model, mean over the first --sanity-clips clips; passes < 0.5
+- deletion / insertion: AUC of the true class's softmax probability, voxel order, temporal_mean fill,
+  and the same over 3 random orders in the same run (x random: < 1 beats chance for deletion, > 1
+  for insertion); "frames": deletion in frame order (the temporal curve)
+- pointing game (n/a clips left out) and the share of positive relevance in the evidence mask
+- stability: Spearman across seeds 0, 1, 2 for a method with a `seed` option
+
+Writes the section `<!-- bench:evaluate -->` of docs/ground_truth.md and assets/verdicts.json (the
+figures and warnings per model x method that the method pickers read). Both are rebuilt from
+verdicts.json, so a run over some models or methods updates their entries and keeps the others;
+entries of models or methods no longer registered are dropped. Results are cached
+($XAI_CACHE_DIR/evaluate), so a second run only computes what is new.
+
+Methods run at their defaults except where CHEAP says otherwise (stated in the table): the sanity
+check recomputes a method's map after several layer steps on several clips, which at the defaults of
+the expensive methods would take hours on a CPU. A method added to the registry is covered with its
+defaults; give it an entry in CHEAP if those are too dear.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.ground_truth import device_name  # noqa: E402
+from benchmarks.sections import write_section  # noqa: E402
+from xai_core.methods.registry import get_method, list_methods  # noqa: E402
+from xai_core.metrics.evaluate import Settings, evaluate  # noqa: E402
+from xai_core.metrics.sanity import THRESHOLD  # noqa: E402
+from xai_core.metrics.verdicts import STABLE, VERDICTS_FILE, figures, load_verdicts, warnings  # noqa: E402
+from xai_core.models.loader import load_model  # noqa: E402
+from xai_core.models.registry import bundled_names  # noqa: E402
+from xai_core.relevance.export import strict_dumps  # noqa: E402
+
+# Options that keep one map within about 70 forward passes a clip (filtered to the options a method has).
+CHEAP = {
+    "occlusion": {"window": (4, 16, 16), "stride": (4, 16, 16)},          # 64 windows instead of 343
+    "integrated_gradients": {"steps": 16, "max_steps": 16},                 # 18 passes instead of 66+
+}
+
+
+def cheap_options(method: str) -> dict:
+    """CHEAP's options for `method`, those it does not have left out."""
+    specs = get_method(method).option_specs
+    return {k: v for k, v in CHEAP.get(method, {}).items() if k in specs}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=8, help="clips per model (default 8: one per class)")
+    ap.add_argument("--sanity-clips", type=int, default=4)
+    ap.add_argument("--sanity-steps", type=int, default=4, help="layer steps measured (the last always)")
+    ap.add_argument("--models", nargs="*", default=bundled_names())
+    ap.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--doc", default=str(ROOT / "docs" / "ground_truth.md"))
+    ap.add_argument("--verdicts", default=str(VERDICTS_FILE))
+    ap.add_argument("--no-write", action="store_true", help="print only (a smoke run)")
+    a = ap.parse_args()
+    methods = a.methods or [m.name for m in list_methods()]
+    settings = Settings(n=a.n, sanity_clips=a.sanity_clips, sanity_steps=a.sanity_steps, stability_clips=4)
+    body = load_verdicts(a.verdicts) or {}
+    models = body.get("models", {})
+    t_all = time.perf_counter()
+    for name in a.models:
+        model = load_model(name, device=a.device)
+        t0 = time.perf_counter()
+        e = evaluate(model, {m: cheap_options(m) for m in methods}, settings)
+        entry = models.setdefault(name, {}).setdefault("methods", {})
+        for m, row in e.rows.items():
+            entry[m] = {**figures(row), "options": row["options"], "warnings": warnings(row),
+                        "seconds": row["seconds"], "n": settings.n, "sanity_clips": settings.sanity_clips}
+            f = entry[m]
+            print(f"{name:<15} {m:<22} sanity {_num(f['sanity_spearman'])}  deletion x{_num(f['deletion_relative'])}"
+                  f"  insertion x{_num(f['insertion_relative'])}  pointing {_pct(f['pointing'])}  "
+                  f"stability {_num(f['stability'])}  {row['seconds']:.0f} s{' (cached)' if row['cached'] else ''}",
+                  flush=True)
+        models[name]["evidence_kind_accuracy"] = e.model_part["evidence_kind"]["accuracy"]
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    known = {m.name for m in list_methods()}
+    models = {k: {**d, "methods": {m: v for m, v in d.get("methods", {}).items() if m in known}}
+              for k, d in models.items() if k in bundled_names()}
+    body = {"written_by": "benchmarks/evaluate_methods.py", "measured": str(datetime.date.today()),
+            "device": device_name(a.device), "torch": torch.__version__,
+            "settings": {"n": settings.n, "seed": settings.seed, "fill": settings.fill, "steps": settings.steps,
+                         "random_orders": settings.random_orders, "sanity_clips": settings.sanity_clips,
+                         "sanity_steps": settings.sanity_steps, "stability_seeds": list(settings.stability_seeds),
+                         "stability_clips": settings.stability_clips},
+            "thresholds": {"sanity_spearman": THRESHOLD, "stability": STABLE}, "models": models}
+    print(f"all: {time.perf_counter() - t_all:.0f} s")
+    if a.no_write:
+        return
+    Path(a.verdicts).write_text(strict_dumps(body, indent=1) + "\n")
+    write_section(Path(a.doc), section(body, time.perf_counter() - t_all), "evaluate")
+
+
+def section(body: dict, seconds: float) -> str:
+    s = body["settings"]
+    lines = [
+        f"Measured {body['measured']} by `python benchmarks/evaluate_methods.py` ({body['device']}, torch "
+        f"{body['torch']}; this run {seconds / 60:.0f} min, cached results reused) on {s['n']} procedural clips "
+        f"(seed {s['seed']}, never used in training), each method explaining the true class. The same "
+        "figures, with the warnings the method pickers show, are in `assets/verdicts.json`.", "",
+        f"- **sanity**: cascading randomisation (Adebayo et al. 2018), layers re-initialised from the logits "
+        f"down; Spearman of |relevance| between the trained and the fully randomised model on the first "
+        f"{s['sanity_clips']} clips ({s['sanity_steps']} layer steps measured). A method **passes** below "
+        f"{body['thresholds']['sanity_spearman']}: its map depends on what the model learned.",
+        f"- **deletion / insertion**: area under the true class's softmax probability as the most relevant "
+        f"voxels are removed (put back), {s['steps']} steps of {100 // s['steps']} %, fill `{s['fill']}` (each "
+        f"pixel's mean over time: removes motion); in brackets, relative to the mean of {s['random_orders']} "
+        "random orders on the same clips (deletion below 1x and insertion above 1x beat chance). "
+        "**frames**: deletion of whole frames, most relevant first (the temporal curve).",
+        "- **pointing**: the pointing game (Zhang et al. 2018; 4 px tolerance; n/a clips left out); "
+        "**energy**: share of positive relevance in the evidence mask.",
+        f"- **stability**: Spearman between the maps of seeds {', '.join(map(str, s['stability_seeds']))} on "
+        f"{s['stability_clips']} clips, for methods that take a seed (stable from "
+        f"{body['thresholds']['stability']}); - for deterministic methods.", "",
+        "| model | method | options | sanity ρ | deletion AUC | frames | insertion AUC | pointing | energy "
+        "| stability | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model, entry in body["models"].items():
+        for m, f in entry["methods"].items():
+            verdict = {True: "pass", False: "**fail**", None: "n/a"}[f["sanity_passed"]]
+            options = ", ".join(f"{k}={_opt(v)}" for k, v in f["options"].items()) or "defaults"
+            lines.append(
+                f"| {model} | {m} | {options} | {_num(f['sanity_spearman'])} {verdict} | "
+                f"{_num(f['deletion_auc'])} ({_num(f['deletion_relative'])}x) | {_num(f['deletion_frame_relative'])}x | "
+                f"{_num(f['insertion_auc'])} ({_num(f['insertion_relative'])}x) | {_pct(f['pointing'])} | "
+                f"{_pct(f['energy_in_mask'])} | {_num(f['stability']) if f['stability'] is not None else '-'} | "
+                f"{f['seconds']:.0f} |")
+    kinds = ", ".join(f"{k} {_pct(v.get('evidence_kind_accuracy'))}" for k, v in body["models"].items())
+    lines += ["", f"Evidence-kind accuracy (motion reliance's kind vs the clip's finer kind, per model; the "
+                  f"same for every method): {kinds}.", ""]
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
+
+
+def _opt(v) -> str:
+    return "(" + ", ".join(map(str, v)) + ")" if isinstance(v, (list, tuple)) else str(v)
+
+
+if __name__ == "__main__":
+    main()
