@@ -124,7 +124,9 @@ def section(body: dict, seconds: float) -> str:
         f"pixel's mean over time: removes motion); in brackets, relative to the mean of {s['random_orders']} "
         "random orders on the same clips (deletion below 1x and insertion above 1x beat chance). "
         "**frames**: deletion of whole frames, most relevant first (the temporal curve).",
-        "- **pointing**: the pointing game (Zhang et al. 2018; 4 px tolerance; n/a clips left out); "
+        "- **pointing**: the pointing game (Zhang et al. 2018; 4 px tolerance); n/a where the map's maximum is "
+        "not a point (a frame-constant map, or a maximum shared by voxels in and out of the evidence, as "
+        "occlusion's blocks often are), left out of the rate and counted; "
         "**energy**: share of positive relevance in the evidence mask.",
         f"- **stability**: Spearman between the maps of seeds {', '.join(map(str, s['stability_seeds']))} on "
         f"{s['stability_clips']} clips, for methods that take a seed (stable from "
@@ -139,13 +141,19 @@ def section(body: dict, seconds: float) -> str:
             lines.append(
                 f"| {model} | {m} | {options} | {_num(f['sanity_spearman'])} {verdict} | "
                 f"{_num(f['deletion_auc'])} ({_num(f['deletion_relative'])}x) | {_num(f['deletion_frame_relative'])}x | "
-                f"{_num(f['insertion_auc'])} ({_num(f['insertion_relative'])}x) | {_pct(f['pointing'])} | "
+                f"{_num(f['insertion_auc'])} ({_num(f['insertion_relative'])}x) | {_pointing(f, s['n'])} | "
                 f"{_pct(f['energy_in_mask'])} | {_num(f['stability']) if f['stability'] is not None else '-'} | "
                 f"{f['seconds']:.0f} |")
     kinds = ", ".join(f"{k} {_pct(v.get('evidence_kind_accuracy'))}" for k, v in body["models"].items())
     lines += ["", f"Evidence-kind accuracy (motion reliance's kind vs the clip's finer kind, per model; the "
                   f"same for every method): {kinds}.", ""]
     return "\n".join(lines)
+
+
+def _pointing(f: dict, n: int) -> str:
+    """The pointing rate over the clips where it applies, and how many it did not apply to."""
+    na = f.get("pointing_not_applicable", 0)
+    return _pct(f["pointing"]) + (f" ({na} of {n} n/a)" if na else "")
 
 
 def _num(v) -> str:

@@ -81,3 +81,11 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     finally:
         for handle in handles:
             handle.remove()
+
+
+def part(progress: Progress | None, start: float, width: float, prefix: str = "") -> Progress | None:
+    """A callback for one part of a longer job: its fraction f is reported as start + f * width of
+    `progress`, its message after `prefix`; None when there is no one to tell."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + fraction * width, prefix + message)

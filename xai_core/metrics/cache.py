@@ -3,7 +3,9 @@
 `<cache>` is $XAI_CACHE_DIR, else $XDG_CACHE_HOME/xai_core, else ~/.cache/xai_core (as the
 converted I3D weights and the influence indexes). A key is the SHA-256 of a JSON description of
 everything the result depends on (the model's weights digest, the method and its options, the
-clips, the metric settings, the code's version); a file that cannot be read is computed again.
+clips, the metric settings, the metrics' VERSION); a file that cannot be read is computed again.
+A method's own code is not in the key: after changing a method, run `evaluate --no-cache` (or
+delete <cache>/evaluate).
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..methods.progress import Progress
+from ..methods.progress import Progress, part
 from .fill import DEFAULT_FILL, fill_like
 
 KINDS = ("deletion", "insertion")
@@ -121,10 +121,12 @@ def curve(model, video: torch.Tensor, target, relevance, *, kind: str = "deletio
     fractions, counts = _steps(video.shape, order, steps)
     base = fill_like(video, fill, getattr(model, "spec", None))
     ranks = torch.from_numpy(np.stack([map_ranks(r, order, seed) for r in relevance]))
-    say = _Share(progress, 1 if random is not None else 1 + random_orders)
-    scores = perturbed_scores(model, video, target, ranks, base, kind, counts, batch_size, say.part(0))
+    runs = 1 if random is not None else 1 + random_orders                 # perturbed_scores runs, equal work
+    scores = perturbed_scores(model, video, target, ranks, base, kind, counts, batch_size,
+                              part(progress, 0, 1 / runs))
     if random is None:
-        random = _random(model, video, target, base, kind, order, counts, random_orders, seed, batch_size, say)
+        random = _random(model, video, target, base, kind, order, counts, random_orders, seed, batch_size,
+                         part(progress, 1 / runs, 1 - 1 / runs))
     elif np.shape(random) != scores.shape:
         raise ValueError(f"curve: random baseline of shape {np.shape(random)}, expected {scores.shape}")
     return Curve(kind, order, fill, fractions, scores, np.asarray(random, np.float64), random_orders)
@@ -138,18 +140,17 @@ def random_curve(model, video: torch.Tensor, target, *, kind: str = "deletion", 
     video, target, _ = _check(video, target, None, kind, order, steps, random_orders)
     _, counts = _steps(video.shape, order, steps)
     base = fill_like(video, fill, getattr(model, "spec", None))
-    return _random(model, video, target, base, kind, order, counts, random_orders, seed, batch_size,
-                   _Share(progress, random_orders))
+    return _random(model, video, target, base, kind, order, counts, random_orders, seed, batch_size, progress)
 
 
-def _random(model, video, target, base, kind, order, counts, orders, seed, batch_size, say) -> np.ndarray:
+def _random(model, video, target, base, kind, order, counts, orders, seed, batch_size, progress) -> np.ndarray:
     N, C, T, H, W = video.shape                                    # batch, channels, time, height, width
     runs = []
     for r in range(orders):
         ranks = torch.from_numpy(np.stack([random_ranks((T, H, W), order, np.random.default_rng([seed, r, i]))
                                            for i in range(N)]))    # (N, T, H, W)
         runs.append(perturbed_scores(model, video, target, ranks, base, kind, counts, batch_size,
-                                     say.part(say.parts - orders + r)))
+                                     part(progress, r / orders, 1 / orders, "random order: ")))
     return np.mean(runs, axis=0)                                   # (N, S + 1)
 
 
@@ -245,15 +246,3 @@ def _check(video, target, relevance, kind, order, steps, random_orders):
         if not np.isfinite(relevance).all():
             raise ValueError("curve: the relevance holds NaN or infinite values")
     return video.detach(), target, relevance
-
-
-class _Share:
-    """Split one progress callback among `parts` equal runs: part(i) reports into [i, i + 1) / parts."""
-
-    def __init__(self, progress: Progress | None, parts: int):
-        self.progress, self.parts = progress, parts
-
-    def part(self, i: int) -> Progress | None:
-        if self.progress is None:
-            return None
-        return lambda f, message: self.progress((i + f) / self.parts, message)

@@ -29,7 +29,7 @@ import torch
 
 from ..errors import ModelSpecError
 from ..methods.options import expected_passes
-from ..methods.progress import Progress
+from ..methods.progress import Progress, part
 from ..methods.registry import get_method
 from . import cache
 from .deletion import KINDS, ORDERS, STEPS, curve, random_curve
@@ -180,11 +180,9 @@ def _evaluate_method(model, method: str, options: dict, video, target, masks, s:
     maps = relevance_maps(model, method, video, target, options, progress=say.part("maps"))
     curves = {}
     for i, (kind, order) in enumerate((k, o) for k in KINDS for o in ORDERS):
-        sub = say.part("curves")
         c = curve(model, video, target, maps, kind=kind, order=order, fill=s.fill, steps=s.steps,
                   random_orders=s.random_orders, seed=s.seed, batch_size=s.batch_size,
-                  random=randoms[kind, order],
-                  progress=None if sub is None else lambda f, msg, i=i, sub=sub: sub((i + f) / 4, msg))
+                  random=randoms[kind, order], progress=part(say.part("curves"), i / 4, 1 / 4))
         curves.setdefault(kind, {})[order] = c.to_dict()
     points = [pointing_game(r, m) for r, m in zip(maps, masks)]
     energy = [energy_inside(r, m) for r, m in zip(maps, masks)]
@@ -219,8 +217,7 @@ def _baseline(model, video, target, s: Settings, progress) -> dict:
         out[kind, order] = random_curve(
             model, video, target, kind=kind, order=order, fill=s.fill, steps=s.steps,
             random_orders=s.random_orders, seed=s.seed, batch_size=s.batch_size,
-            progress=None if progress is None else
-            lambda f, m, i=i: progress((i + f) / len(pairs), f"random baseline: {m}"))
+            progress=part(progress, i / len(pairs), 1 / len(pairs), "random baseline: "))
     return out
 
 
@@ -291,8 +288,7 @@ class _Plan:
             return None
         names, total = list(self.weights), sum(self.weights.values())
         before = sum(self.weights[n] for n in names[:names.index(name)])
-        label = "" if name == "baseline" else f"{name}: "
-        return lambda f, message: self._say(min((before + f * self.weights[name]) / total, 1.0), label + message)
+        return part(self._say, before / total, self.weights[name] / total, "" if name == "baseline" else f"{name}: ")
 
 
 class _Steps:
@@ -305,10 +301,7 @@ class _Steps:
         self.spans = {n: (a, w / total) for n, a, w in zip(names, starts, weights)}
 
     def part(self, name: str) -> Progress | None:
-        if self.progress is None:
-            return None
-        start, share = self.spans[name]
-        return lambda f, message: self.progress(start + f * share, message)
+        return part(self.progress, *self.spans[name])
 
 
 __all__ = ["Evaluation", "Settings", "THRESHOLD", "evaluate", "procedural_clips"]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..methods.progress import Progress
+from ..methods.progress import Progress, part
 from .maps import method_name, relevance_maps
 from .rank import spearman
 
@@ -86,8 +86,9 @@ def sanity_check(model, video: torch.Tensor, target, method, options: dict | Non
     layers = cascade_layers(model, video[:1])
     last = len(layers) - 1
     steps = sorted({min(max(int(s), 0), last) for s in (steps if steps is not None else range(len(layers)))} | {last})
-    say = _Parts(progress, 1 + len(steps))
-    trained = relevance_maps(model, method, video, target, options, clips_per_call, say.part(0, "trained"))
+    runs = 1 + len(steps)                                  # the trained map, then one per measured step
+    trained = relevance_maps(model, method, video, target, options, clips_per_call,
+                             part(progress, 0, 1 / runs, "sanity, trained: "))
     randomised = copy.deepcopy(model)
     modules = dict(randomised.named_modules())
     rho, sim = [], []
@@ -98,7 +99,8 @@ def sanity_check(model, video: torch.Tensor, target, method, options: dict | Non
             if i not in steps:
                 continue
             maps = relevance_maps(randomised, method, video, target, options, clips_per_call,
-                                  say.part(1 + steps.index(i), f"{i + 1} of {len(layers)} layers random"))
+                                  part(progress, (1 + steps.index(i)) / runs, 1 / runs,
+                                       f"sanity, {i + 1} of {len(layers)} layers random: "))
             rho.append([spearman(np.abs(a), np.abs(b)) for a, b in zip(trained, maps)])
             sim.append([map_ssim(a, b) for a, b in zip(trained, maps)])
     return SanityCheck(method_name(method), layers, steps, np.array(rho, np.float64), np.array(sim, np.float64))
@@ -153,18 +155,6 @@ def _forked_rng(device: torch.device):
     devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         yield
-
-
-class _Parts:
-    """Split a progress callback among `n` equal parts, each message prefixed with its label."""
-
-    def __init__(self, progress: Progress | None, n: int):
-        self.progress, self.n = progress, n
-
-    def part(self, i: int, label: str) -> Progress | None:
-        if self.progress is None:
-            return None
-        return lambda f, message: self.progress((i + f) / self.n, f"sanity, {label}: {message}")
 
 
 def _mean(values) -> float:

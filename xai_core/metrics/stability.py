@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from ..methods.progress import Progress
+from ..methods.progress import Progress, part
 from ..methods.registry import get_method
 from .maps import method_name, relevance_maps
 from .rank import spearman
@@ -71,8 +71,7 @@ def stability(model, video: torch.Tensor, target, method, options: dict | None =
     stochastic = is_stochastic(method)
     runs = []
     for i, seed in enumerate(seeds):
-        say = None if progress is None else (
-            lambda f, m, i=i: progress((i + f) / len(seeds), f"stability, seed {seeds[i]}: {m}"))
+        say = part(progress, i / len(seeds), 1 / len(seeds), f"stability, seed {seed}: ")
         runs.append(relevance_maps(model, method, video, target,
                                    {**options, "seed": seed} if stochastic else options, clips_per_call, say))
     pairs = [[_agreement(a, b) for a, b in zip(runs[i], runs[j])] for i, j in combinations(range(len(runs)), 2)]

@@ -29,7 +29,8 @@ def figures(row: dict) -> dict:
             "deletion_auc": row["deletion"]["voxel"]["auc"],
             "insertion_relative": row["insertion"]["voxel"]["relative_auc"],
             "insertion_auc": row["insertion"]["voxel"]["auc"],
-            "pointing": row["pointing"]["rate"], "energy_in_mask": row["energy_in_mask"],
+            "pointing": row["pointing"]["rate"], "pointing_not_applicable": row["pointing"]["not_applicable"],
+            "energy_in_mask": row["energy_in_mask"],
             "stability": stab.get("spearman")}
 
 
