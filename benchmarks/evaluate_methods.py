@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.ground_truth import device_name  # noqa: E402
 from benchmarks.sections import write_section  # noqa: E402
+from xai_core.errors import XaiError  # noqa: E402
 from xai_core.methods.registry import get_method, list_methods  # noqa: E402
 from xai_core.metrics.evaluate import Settings, evaluate  # noqa: E402
 from xai_core.metrics.sanity import THRESHOLD  # noqa: E402
@@ -79,17 +80,25 @@ def main():
     for name in a.models:
         model = load_model(name, device=a.device)
         t0 = time.perf_counter()
-        e = evaluate(model, {m: cheap_options(m) for m in methods}, settings)
         entry = models.setdefault(name, {}).setdefault("methods", {})
-        for m, row in e.rows.items():
-            entry[m] = {**figures(row), "options": row["options"], "warnings": warnings(row),
+        kinds = None
+        for m in methods:                        # one at a time: a method refusing a model is recorded, not fatal
+            try:
+                e = evaluate(model, {m: cheap_options(m)}, settings)
+            except XaiError as error:
+                entry[m] = {"error": str(error), "options": cheap_options(m)}
+                print(f"{name:<15} {m:<22} refused: {error}", flush=True)
+                continue
+            row, kinds = e.rows[m], e.model_part["evidence_kind"]["accuracy"]
+            entry[m] = {**_rounded(figures(row)), "options": row["options"], "warnings": warnings(row),
                         "seconds": row["seconds"], "n": settings.n, "sanity_clips": settings.sanity_clips}
             f = entry[m]
             print(f"{name:<15} {m:<22} sanity {_num(f['sanity_spearman'])}  deletion x{_num(f['deletion_relative'])}"
                   f"  insertion x{_num(f['insertion_relative'])}  pointing {_pct(f['pointing'])}  "
                   f"stability {_num(f['stability'])}  {row['seconds']:.0f} s{' (cached)' if row['cached'] else ''}",
                   flush=True)
-        models[name]["evidence_kind_accuracy"] = e.model_part["evidence_kind"]["accuracy"]
+        if kinds is not None:
+            models[name]["evidence_kind_accuracy"] = kinds
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     known = {m.name for m in list_methods()}
     models = {k: {**d, "methods": {m: v for m, v in d.get("methods", {}).items() if m in known}}
@@ -136,6 +145,9 @@ def section(body: dict, seconds: float) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, entry in body["models"].items():
         for m, f in entry["methods"].items():
+            if "error" in f:
+                lines.append(f"| {model} | {m} | | refused: {f['error']} | | | | | | | |")
+                continue
             verdict = {True: "pass", False: "**fail**", None: "n/a"}[f["sanity_passed"]]
             options = ", ".join(f"{k}={_opt(v)}" for k, v in f["options"].items()) or "defaults"
             lines.append(
@@ -154,6 +166,11 @@ def _pointing(f: dict, n: int) -> str:
     """The pointing rate over the clips where it applies, and how many it did not apply to."""
     na = f.get("pointing_not_applicable", 0)
     return _pct(f["pointing"]) + (f" ({na} of {n} n/a)" if na else "")
+
+
+def _rounded(f: dict) -> dict:
+    """Figures to 4 decimals (the file stays small and its diffs readable)."""
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in f.items()}
 
 
 def _num(v) -> str:

@@ -426,3 +426,23 @@ def test_evaluate_progress_covers_the_run_and_can_cancel(tmp_path):
             raise Cancelled("stop")
     with pytest.raises(Cancelled):
         evaluate(model, ["saliency", "grad_cam"], settings, cache_dir=tmp_path, progress=stop)
+
+
+def test_warnings_and_the_verdicts_file(tmp_path):
+    from xai_core.metrics.verdicts import load_verdicts, verdicts_for, warnings
+    curve = {"auc": 0.5, "relative_auc": 1.2}
+    row = {"sanity": {"final_spearman": 0.68, "passed": False},
+           "deletion": {"voxel": curve, "frame": curve}, "insertion": {"voxel": {"auc": 0.4, "relative_auc": 0.9}},
+           "pointing": {"rate": 0.5, "not_applicable": 1}, "energy_in_mask": 0.1, "stability": {"spearman": 0.62}}
+    said = warnings(row)
+    assert [w.split(":")[0] for w in said] == ["fails the sanity check on this model", "deletion worse than random",
+                                               "insertion worse than random (AUC 0.90x random)",
+                                               "unstable across seeds"]
+    assert "Spearman 0.68" in said[0]
+    row.update(sanity={"final_spearman": 0.2, "passed": True}, stability=None,
+               deletion={"voxel": {"auc": 0.2, "relative_auc": 0.4}, "frame": curve},
+               insertion={"voxel": {"auc": 0.9, "relative_auc": 1.5}})
+    assert warnings(row) == []
+    assert load_verdicts(tmp_path / "none.json") == {} and verdicts_for("c3d_small", tmp_path / "none.json") == {}
+    (tmp_path / "v.json").write_text(json.dumps({"models": {"c3d_small": {"methods": {"saliency": {"warnings": []}}}}}))
+    assert verdicts_for("c3d_small", tmp_path / "v.json") == {"saliency": {"warnings": []}}

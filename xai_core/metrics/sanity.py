@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..errors import MethodError
 from ..methods.progress import Progress, part
 from .maps import method_name, relevance_maps
 from .rank import spearman
@@ -50,6 +51,7 @@ class SanityCheck:
     spearman: np.ndarray
     ssim: np.ndarray
     threshold: float = THRESHOLD
+    notes: list[str] = field(default_factory=list)      # steps whose map could not be computed
 
     @property
     def final_spearman(self) -> float:
@@ -69,7 +71,8 @@ class SanityCheck:
                 "final_spearman": _plain(self.final_spearman),
                 "steps": [{"step": s + 1, "layer": self.layers[s], "spearman": _plain(_mean(sp)),
                            "ssim": _plain(_mean(ss))}
-                          for s, sp, ss in zip(self.steps, self.spearman, self.ssim)]}
+                          for s, sp, ss in zip(self.steps, self.spearman, self.ssim)],
+                "notes": list(self.notes)}
 
 
 def sanity_check(model, video: torch.Tensor, target, method, options: dict | None = None, *,
@@ -91,19 +94,24 @@ def sanity_check(model, video: torch.Tensor, target, method, options: dict | Non
                              part(progress, 0, 1 / runs, "sanity, trained: "))
     randomised = copy.deepcopy(model)
     modules = dict(randomised.named_modules())
-    rho, sim = [], []
+    rho, sim, notes = [], [], []
     with _forked_rng(next(randomised.parameters()).device):
         for i, name in enumerate(layers):
             torch.manual_seed(seed * 100_003 + i)
             reinitialise(modules[name])
             if i not in steps:
                 continue
-            maps = relevance_maps(randomised, method, video, target, options, clips_per_call,
-                                  part(progress, (1 + steps.index(i)) / runs, 1 / runs,
-                                       f"sanity, {i + 1} of {len(layers)} layers random: "))
-            rho.append([spearman(np.abs(a), np.abs(b)) for a, b in zip(trained, maps)])
-            sim.append([map_ssim(a, b) for a, b in zip(trained, maps)])
-    return SanityCheck(method_name(method), layers, steps, np.array(rho, np.float64), np.array(sim, np.float64))
+            try:
+                maps = relevance_maps(randomised, method, video, target, options, clips_per_call,
+                                      part(progress, (1 + steps.index(i)) / runs, 1 / runs,
+                                           f"sanity, {i + 1} of {len(layers)} layers random: "))
+            except MethodError as e:                       # e.g. a randomised LSTM whose scores overflow
+                notes.append(f"step {i + 1} ({name}): no map ({e}); its figures are n/a")
+                maps = [None] * len(trained)
+            rho.append([np.nan if b is None else spearman(np.abs(a), np.abs(b)) for a, b in zip(trained, maps)])
+            sim.append([np.nan if b is None else map_ssim(a, b) for a, b in zip(trained, maps)])
+    return SanityCheck(method_name(method), layers, steps, np.array(rho, np.float64), np.array(sim, np.float64),
+                       notes=notes)
 
 
 def cascade_layers(model: nn.Module, video: torch.Tensor) -> list[str]:
