@@ -8,7 +8,7 @@ import streamlit as st
 
 from xai_core import render
 from xai_core.data.synthetic import FINE_KIND
-from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_hit, pointing_text,
+from xai_core.metrics.ground_truth import (energy_inside, mask_on_grid, pointing_game, pointing_text,
                                           pointing_tolerance, temporal_hit)
 from xai_core.relevance import export
 from xai_core.relevance.evidence import curve_mode, evidence, no_evidence_note, shown_mode
@@ -171,10 +171,12 @@ def ground_truth_block(v: View) -> None:
                    "for the true class.")
     c1, c2, c3 = st.columns(3)
     tol = pointing_tolerance(mask.shape[1])
-    c1.metric("Pointing game", pointing_text(pointing_hit(exp.relevance, mask)),
+    pointing = pointing_game(exp.relevance, mask)
+    c1.metric("Pointing game", pointing_text(pointing.hit),
               help=f"Is the most relevant voxel inside the evidence (grown by {tol} px)? n/a when the map "
                    "does not point at a place: its most relevant frame is the same everywhere (temporal "
-                   "occlusion scores whole frames).")
+                   "occlusion scores whole frames), or its maximum is shared by voxels in and out of the "
+                   "evidence (occlusion's blocks)." + (f" Here: {pointing.reason}." if pointing.reason else ""))
     c2.metric("Relevance in evidence", f"{energy_inside(exp.relevance, mask):.0%}",
               f"evidence is {mask.mean():.1%} of the clip", delta_color="off", delta_arrow="off")
     c3.metric("Peak frame holds evidence", "yes" if temporal_hit(exp.relevance, mask) else "no")
