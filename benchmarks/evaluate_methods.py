@@ -42,7 +42,7 @@ from xai_core.errors import XaiError  # noqa: E402
 from xai_core.methods.registry import get_method, list_methods  # noqa: E402
 from xai_core.metrics.evaluate import Settings, evaluate  # noqa: E402
 from xai_core.metrics.sanity import THRESHOLD  # noqa: E402
-from xai_core.metrics.verdicts import STABLE, VERDICTS_FILE, figures, load_verdicts, warnings  # noqa: E402
+from xai_core.metrics.verdicts import STABLE, VERDICTS_FILE, figures, load_verdicts, near, warnings  # noqa: E402
 from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.relevance.export import strict_dumps  # noqa: E402
@@ -66,7 +66,10 @@ def main():
     ap.add_argument("--sanity-clips", type=int, default=8,
                     help="clips of the sanity check (default 8: on one or two clips Grad-CAM on c3d_small "
                          "measured anywhere from -0.05 to 0.68 by the re-initialisation seed)")
-    ap.add_argument("--sanity-steps", type=int, default=4, help="layer steps measured (the last always)")
+    ap.add_argument("--sanity-steps", type=int, default=1,
+                    help="layer steps measured, the last (full randomisation) always (default 1: the verdict; "
+                         "python -m xai_core evaluate gives every step)")
+    ap.add_argument("--steps", type=int, default=10, help="voxel-order steps of deletion and insertion (default 10)")
     ap.add_argument("--models", nargs="*", default=bundled_names())
     ap.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
     ap.add_argument("--device", default="cpu")
@@ -75,7 +78,8 @@ def main():
     ap.add_argument("--no-write", action="store_true", help="print only (a smoke run)")
     a = ap.parse_args()
     methods = a.methods or [m.name for m in list_methods()]
-    settings = Settings(n=a.n, sanity_clips=a.sanity_clips, sanity_steps=a.sanity_steps, stability_clips=4)
+    settings = Settings(n=a.n, steps=a.steps, sanity_clips=a.sanity_clips, sanity_steps=a.sanity_steps,
+                        stability_clips=4)
     body = load_verdicts(a.verdicts) or {}
     models = body.get("models", {})
     t_all = time.perf_counter()
@@ -116,20 +120,22 @@ def main():
     if a.no_write:
         return
     Path(a.verdicts).write_text(strict_dumps(body, indent=1) + "\n")
-    write_section(Path(a.doc), section(body, time.perf_counter() - t_all), "evaluate")
+    write_section(Path(a.doc), section(body), "evaluate")
 
 
-def section(body: dict, seconds: float) -> str:
+def section(body: dict) -> str:
     s = body["settings"]
+    seconds = sum(f.get("seconds", 0) for e in body["models"].values() for f in e["methods"].values())
     lines = [
         "## Which explanation to trust: sanity, deletion, insertion, pointing, stability", "",
         f"Measured {body['measured']} by `python benchmarks/evaluate_methods.py` ({body['device']}, torch "
-        f"{body['torch']}; this run {seconds / 60:.0f} min, cached results reused) on {s['n']} procedural clips "
+        f"{body['torch']}; {seconds / 60:.0f} min of computing for the methods, column s, plus each model's random "
+        f"baseline, on a machine shared with other jobs) on {s['n']} procedural clips "
         f"(seed {s['seed']}, never used in training), each method explaining the true class. The same "
         "figures, with the warnings the method pickers show, are in `assets/verdicts.json`.", "",
         f"- **sanity**: cascading randomisation (Adebayo et al. 2018), layers re-initialised from the logits "
         f"down; Spearman of |relevance| between the trained and the fully randomised model on the first "
-        f"{s['sanity_clips']} clips ({s['sanity_steps']} layer steps measured). A method **passes** below "
+        f"{s['sanity_clips']} clips. A method **passes** below "
         f"{body['thresholds']['sanity_spearman']}: its map depends on what the model learned.",
         f"- **deletion / insertion**: area under the true class's softmax probability as the most relevant "
         f"voxels are removed (put back), {s['steps']} steps of {100 // s['steps']} %, fill `{s['fill']}` (each "
@@ -154,7 +160,7 @@ def section(body: dict, seconds: float) -> str:
             verdict = {True: "pass", False: "**fail**", None: "n/a"}[f["sanity_passed"]]
             options = ", ".join(f"{k}={_opt(v)}" for k, v in f["options"].items()) or "defaults"
             lines.append(
-                f"| {model} | {m} | {options} | {_num(f['sanity_spearman'])} {verdict} | "
+                f"| {model} | {m} | {options} | {_sanity(f['sanity_spearman'])} {verdict} | "
                 f"{_num(f['deletion_auc'])} ({_num(f['deletion_relative'])}x) | {_num(f['deletion_frame_relative'])}x | "
                 f"{_num(f['insertion_auc'])} ({_num(f['insertion_relative'])}x) | {_pointing(f, s['n'])} | "
                 f"{_pct(f['energy_in_mask'])} | {_num(f['stability']) if f['stability'] is not None else '-'} | "
@@ -174,6 +180,10 @@ def _pointing(f: dict, n: int) -> str:
 def _rounded(f: dict) -> dict:
     """Figures to 4 decimals (the file stays small and its diffs readable)."""
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in f.items()}
+
+
+def _sanity(v) -> str:
+    return "n/a" if v is None else near(v, THRESHOLD)
 
 
 def _num(v) -> str:

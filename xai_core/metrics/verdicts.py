@@ -34,12 +34,17 @@ def figures(row: dict) -> dict:
             "stability": stab.get("spearman")}
 
 
+def near(value: float, threshold: float) -> str:
+    """`value` to 2 decimals, or 3 where 2 would round it onto `threshold` (0.504 is not "0.50 < 0.5")."""
+    return f"{value:.3f}" if round(value, 2) == threshold else f"{value:.2f}"
+
+
 def warnings(row: dict) -> list[str]:
     """Plain sentences for what a careful user must know before trusting this method on this model."""
     f, out = figures(row), []
     if f["sanity_passed"] is False:
         out.append(f"fails the sanity check on this model: its map barely changes when the model's weights "
-                   f"are randomised (Spearman {f['sanity_spearman']:.2f} at full randomisation, "
+                   f"are randomised (Spearman {near(f['sanity_spearman'], THRESHOLD)} at full randomisation, "
                    f"pass below {THRESHOLD})")
     if f["deletion_relative"] is not None and f["deletion_relative"] > 1:
         out.append(f"deletion worse than random: removing its most relevant voxels first lowers the score "
@@ -83,8 +88,9 @@ def table(evaluation) -> str:
         f = figures(row)
         verdict = {True: "pass", False: "FAIL", None: "n/a"}[f["sanity_passed"]]
         frames = row["deletion"]["frame"]
+        sanity = "n/a" if f["sanity_spearman"] is None else near(f["sanity_spearman"], THRESHOLD)
         lines.append(
-            f"{row['method']:<22} {_num(f['sanity_spearman']):>6} {verdict:>6} "
+            f"{row['method']:<22} {sanity:>6} {verdict:>6} "
             f"{_num(f['deletion_auc']):>5} ({_num(f['deletion_relative'])}x) "
             f"{_num(frames['auc']):>5} ({_num(f['deletion_frame_relative'])}x) "
             f"{_num(f['insertion_auc']):>5} ({_num(f['insertion_relative'])}x) "
