@@ -1,4 +1,5 @@
 """Bundled architectures, shipped weights against their bars, and the user-model loader."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -238,3 +239,21 @@ def test_integrated_gradients_complete_on_shipped_weights(name):
     relevance = run_method("integrated_gradients", model, x, y)
     for i in range(2):
         assert completeness_gap(model, x[i:i + 1], int(y[i]), relevance[i]) < 0.01
+
+
+def test_static_loss_is_uniform_for_motion_classes_and_own_label_for_appearance():
+    """Outlier exposure on static counterparts (TrainConfig.static_weight): cross-entropy against
+    1/K for a class that needs change, against its own label for an appearance class."""
+    from xai_core.data.synthetic import CLASSES
+    from xai_core.models.train import static_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, len(CLASSES), dtype=torch.float64)
+    wave, red = CLASSES.index("wave"), CLASSES.index("hold_red")
+    logp = torch.log_softmax(logits, 1)
+    got = static_loss(logits, torch.tensor([wave, red]))
+    want = (-logp[0].mean() - logp[1, red]) / 2
+    torch.testing.assert_close(got, want)
+    uniform = torch.zeros(1, len(CLASSES), dtype=torch.float64)      # a uniform prediction: log K
+    torch.testing.assert_close(static_loss(uniform, torch.tensor([wave])),
+                               torch.tensor(math.log(len(CLASSES)), dtype=torch.float64))

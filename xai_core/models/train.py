@@ -40,6 +40,14 @@ class TrainConfig:
     checkpoints: int = 4           # last-layer snapshots kept for influence examples
     seed: int = 0
     max_minutes: float = 15.0      # a hard stop, whatever the plan
+    # Outlier exposure on static counterparts (0: off). Each batch's first `static_n` clips are
+    # also shown as static clips (every frame the per-pixel temporal median, as
+    # xai_core.motion.counterfactual.static makes them): for a class whose finer kind needs change
+    # over time (order, change) the target is the uniform distribution (a still picture shows no
+    # action), for an appearance class its own label. Loss: cross-entropy + static_weight * that.
+    # After Hendrycks et al. (ICLR 2019, "Deep anomaly detection with outlier exposure").
+    static_weight: float = 0.0
+    static_n: int = 8
 
 
 # Per-model plans, sized to finish within 15 minutes on a 2-core CPU (two_stream: about 20, its DIS
@@ -49,7 +57,11 @@ PLANS: dict[str, TrainConfig] = {
     "r2plus1d_small": TrainConfig(epochs=8),
     "frame2d_pool": TrainConfig(epochs=5),
     "cnn_lstm": TrainConfig(epochs=5),
-    "two_stream": TrainConfig(epochs=8, n_train=5000, max_minutes=25.0),   # DIS flow per batch: ~0.6 ms/pair
+    # DIS flow per batch: ~0.6 ms/pair. Its RGB stream is order-blind and, trained on clips alone,
+    # recognised wave and jump from a single still pose (a third of those clips rested on
+    # appearance, docs/ground_truth.md "Motion reliance"): static counterparts teach it that a still
+    # picture shows no action, so the flow stream carries motion, as a two-stream net intends.
+    "two_stream": TrainConfig(epochs=8, n_train=5000, max_minutes=40.0, static_weight=0.5),
 }
 
 
@@ -132,8 +144,15 @@ def train(name: str, config: TrainConfig | None = None, out_dir: Path = WEIGHTS,
     for epoch in range(cfg.epochs):
         seen, correct, loss_sum = 0, 0, 0.0
         for x, y in batches(clips, labels, cfg.batch_size, rng, augment=True):
-            logits = net(x)
-            loss = loss_fn(logits, y)
+            if cfg.static_weight > 0:   # one forward pass, so batch norm sees both in one batch
+                from ..motion.counterfactual import static
+                n = min(cfg.static_n, len(y))
+                both = net(torch.cat([x, static(x[:n])]))
+                logits = both[:len(y)]
+                loss = loss_fn(logits, y) + cfg.static_weight * static_loss(both[len(y):], y[:n])
+            else:
+                logits = net(x)
+                loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             lr_now = opt.param_groups[0]["lr"]
@@ -166,6 +185,7 @@ def train(name: str, config: TrainConfig | None = None, out_dir: Path = WEIGHTS,
             "cam_layer": getattr(net, "cam_layer", None),
             "training": {"seed": TRAIN_SEED, "n_train": cfg.n_train, "epochs": cfg.epochs,
                          "steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                         "static_weight": cfg.static_weight, "static_n": cfg.static_n,
                          "minutes": round(minutes, 2), "stopped_early": stopped_early,
                          "torch": torch.__version__, "threads": torch.get_num_threads()},
             "test": {"seed": TEST_SEED, "n": eval_n, "accuracy": acc}}
@@ -180,6 +200,23 @@ def train(name: str, config: TrainConfig | None = None, out_dir: Path = WEIGHTS,
     if report is not None:
         write_report(report, result, meta)
     return result
+
+
+def static_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Outlier exposure on static counterparts (see TrainConfig.static_weight): a scalar.
+
+    logits (N, K): the model on the static counterparts of N clips (per-pixel temporal median,
+    constant in time), y (N,) the clips' labels. A class whose finer kind needs change (FINE_KIND
+    order or change) is pulled to the uniform distribution (cross-entropy against 1/K for every
+    class), an appearance class to its own label.
+    """
+    from ..data.synthetic import FINE_KIND
+
+    logp = torch.log_softmax(logits, 1)                                # (N, K)
+    still = torch.tensor([FINE_KIND[CLASSES[int(k)]] == "appearance" for k in y])
+    uniform = -logp.mean(1)                                            # CE against 1/K
+    own = -logp.gather(1, y[:, None])[:, 0]
+    return torch.where(still, own, uniform).mean()
 
 
 def _last_linear_name(net: nn.Module) -> str:
@@ -224,7 +261,10 @@ def _section(result: TrainResult, meta: dict) -> str:
              f"- training: {tr['epochs']} epochs over {tr['n_train']} clips (seed {tr['seed']}), "
              f"{tr['steps']} steps, {result.minutes:.1f} min on {tr['threads']} CPU threads, "
              f"torch {tr['torch']}" + (" — **stopped at the time limit before the plan ended**"
-                                       if tr["stopped_early"] else ""), "",
+                                       if tr["stopped_early"] else "")
+             + (f"; outlier exposure on static counterparts of the first {tr['static_n']} clips of each "
+                f"batch, weight {tr['static_weight']:g} (a still picture of a motion class: uniform)"
+                if tr.get("static_weight") else ""), "",
              "Confusion (rows: true class, columns: predicted):", "",
              "| true \\ predicted | " + " | ".join(short) + " | recall |",
              "|---" * (len(CLASSES) + 2) + "|"]
