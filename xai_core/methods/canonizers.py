@@ -5,10 +5,11 @@ LRP's rules attach to modules, so every operation that must split relevance need
 - a residual addition `a + b` in forward gets the gradient's rule: both summands receive all of
   the sum's relevance, so every residual block doubles it (measured: x256 on torchvision's r3d_18,
   8 blocks). Here it becomes zennit's `Sum` over `stack([a, b], -1)`, which the composites give
-  the z-rule (`Norm`): each summand keeps its share a / (a + b), or, in a composite with z+ on
-  its convolutions, the z+ rule (lrp.PositiveShares: a+ / (a+ + b+)).
+  the z-rule (lrp.Shares, zennit's Norm for a sum): each summand keeps its share a / (a + b), or,
+  in a composite with z+ on its convolutions, the z+ rule: a+ / (a+ + b+).
 - a mean in forward (`x.mean(dim)`, `F.avg_pool3d`) would spread relevance evenly over its
-  inputs; as an `Average` module it gets the same z-rule (each input in proportion to its value).
+  inputs; as an `Average` module it gets the z-rule (zennit's Norm: each input in proportion to
+  its value).
 - an elementwise rescaling of the input (the flow stream's noise floor and scale) is `Pointwise`:
   relevance passes through it unchanged (zennit's `Pass`, as for activations).
 

@@ -36,7 +36,7 @@ from typing import Literal
 import torch
 from torch import nn
 from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, MixedComposite, NameMapComposite
-from zennit.core import BasicHook, Stabilizer
+from zennit.core import BasicHook, Hook, Stabilizer, stabilize
 from zennit.layer import Sum
 from zennit.rules import ClampMod, Epsilon, NoMod, Norm, Pass
 from zennit.types import AvgPool, Convolution, Linear
@@ -71,22 +71,34 @@ class ChannelBox(BasicHook):
             reducer=lambda x, g: x[0] * g[0] - x[1] * g[1] - x[2] * g[2])
 
 
-class PositiveShares(BasicHook):
-    """The z+ rule on a sum (unit weights): each positive summand gets its share of the positive part,
-    R_k = a_k+ / sum(a+) R; negative summands get none.
+class Shares(Hook):
+    """The rule of a summation layer (zennit's Sum over a stacked last axis): each summand a_k gets its
+    share of the sum's relevance, R_k = a_k / sum(a) R (the z-rule, as zennit's Norm), or with
+    `positive`, R_k = a_k+ / sum(a+) R (the z+ rule: negative summands get none).
 
-    The composites' z+ convolutions pass on relevance in proportion to positive contributions; a
-    residual summand that is negative has none when all its contributions are negative, so the
-    negative relevance zennit's default z-rule (Norm) hands it would be lost there (measured: 1.1%
-    of the logit on r2plus1d_small). With z+ on the sum too, every summand that gets relevance is
-    positive and passes all of it on.
+    z+ goes with the composites' z+ convolutions: those pass on relevance in proportion to positive
+    contributions, and a residual summand that is negative because all its contributions are has
+    none, so the negative relevance the z-rule hands it would be lost there (measured: 1.1% of the
+    logit on r2plus1d_small). With z+ on the sum too, every summand that gets relevance is positive
+    and passes all of it on. Written as a plain hook (the shares from the stored input) rather than
+    a BasicHook, which would run the sum again under autograd in the backward pass.
     """
 
-    def __init__(self, stabilizer: float = 1e-6):
-        stabilize = Stabilizer.ensure(stabilizer)
-        super().__init__(input_modifiers=[lambda x: x.clamp(min=0)], param_modifiers=[NoMod(param_keys=[])],
-                         output_modifiers=[lambda z: z], gradient_mapper=lambda grad, z: (grad / stabilize(z[0]),),
-                         reducer=lambda x, g: x[0] * g[0])
+    def __init__(self, positive: bool = False, stabilizer: float = 1e-6):
+        super().__init__()
+        self.positive, self.stabilizer = positive, stabilizer
+
+    def copy(self):
+        return Shares(self.positive, self.stabilizer)
+
+    def forward(self, module, input, output):
+        self.stored_tensors["input"] = input
+
+    def backward(self, module, grad_input, grad_output):
+        a = self.stored_tensors["input"][0]                            # (..., k): the stacked summands
+        a = a.clamp(min=0) if self.positive else a
+        share = grad_output[0] / stabilize(a.sum(module.dim), self.stabilizer)   # (...): R / sum
+        return (a * share.unsqueeze(module.dim),)
 
 
 def box_bounds(model: nn.Module, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,10 +128,10 @@ def dense_layers(model: nn.Module) -> tuple[str, ...]:
 
 def composite_for(name: str, model: nn.Module, video: torch.Tensor, epsilon: float, canonizers: list):
     """The zennit composite `name`, with rules for the canonizers' modules and dense convolutions."""
-    layer_map = [(LogitSum, Norm()), (Average, Norm()), (Pointwise, Pass())]
+    positive = name == "epsilon_plus_flat"                     # z+ on the convolutions: z+ on residual sums
+    layer_map = [(LogitSum, Shares()), (Sum, Shares(positive)), (Average, Norm()), (Pointwise, Pass())]
     if name == "epsilon_plus_flat":
-        composite = EpsilonPlusFlat(epsilon=epsilon, layer_map=layer_map + [(Sum, PositiveShares())],
-                                    canonizers=canonizers)
+        composite = EpsilonPlusFlat(epsilon=epsilon, layer_map=layer_map, canonizers=canonizers)
     else:
         low, high = box_bounds(model, video)
         composite = EpsilonGammaBox(low, high, epsilon=epsilon, layer_map=layer_map, canonizers=canonizers,
@@ -141,9 +153,10 @@ def refuse_unsupported(model: nn.Module) -> None:
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.running_var is None or not m.affine):
             raise MethodError(f"lrp: batch norm {name!r} has no running statistics or no affine "
                               "parameters; it cannot be merged into the layer before it")
-        why = check_lstm(m) if isinstance(m, nn.RNNBase) else None
-        if why or isinstance(m, UNSUPPORTED) and not isinstance(m, nn.RNNBase):
-            raise MethodError(f"lrp: layer {name!r}: {why or f'{type(m).__name__} has no LRP rule here'}")
+        if isinstance(m, nn.RNNBase) and check_lstm(m):
+            raise MethodError(f"lrp: layer {name!r}: {check_lstm(m)}")
+        if isinstance(m, UNSUPPORTED) and not isinstance(m, nn.RNNBase):
+            raise MethodError(f"lrp: layer {name!r}: {type(m).__name__} has no LRP rule here")
 
 
 @contextmanager
