@@ -8,7 +8,10 @@ with Zennit, CoRelAy, and ViRelAy", arXiv:2106.13200): its composites assign a r
 by type, its hooks turn one backward pass into relevance propagation. What zennit lacks for video
 nets, the project adds as canonizers (canonizers.py): residual sums and global means as modules,
 Conv3d + BatchNorm3d merged exactly, I3D's "SAME" padding inside its convolutions, and the LSTM
-rule of Arras et al. 2017 (lrp_lstm.py).
+rule of Arras et al. 2017 (lrp_lstm.py). The composites are zennit's, with rules added for those
+modules: sums split by shares (`Shares`: z+ where the convolutions have z+, so no negative summand
+strands relevance), means by the z-rule (Norm), the box rule per channel whatever the first
+layer's rank (`ChannelBox`), epsilon on I3D's 1x1x1 classifier convolution as on dense layers.
 
 Conservation. Each rule hands a layer's relevance to its inputs in proportion to their
 contributions z_ij; the bias b_j of a layer (after batch norm is merged into it: beta - mean *
@@ -16,7 +19,8 @@ scale) takes its own share b_j / z_j, and epsilon a sliver. So the relevance of 
 target's logit f(x) minus what biases and epsilon absorbed: exactly f(x), up to epsilon, on a
 net without biases, and that is what tests/test_lrp.py checks on every bundled model and
 torchvision's video ResNets (|sum R - f(x)| / |f(x)| <= 1e-3, biases and batch norm shifts set to
-zero). zennit's box rule (ZBox) is conservative whatever the bias (its bias terms cancel).
+zero; measured 3e-6 .. 6e-5). zennit's box rule (ZBox) is conservative whatever the bias (its bias
+terms cancel). Max pooling has no rule: its gradient gives each window's relevance to its maximum.
 
 Models: a two-stream net's optical flow is computed without gradients, so LRP explains its RGB
 stream, and the relevance sums to the RGB stream's part of the fused logit (the late-fusion sum
