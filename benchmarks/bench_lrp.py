@@ -9,7 +9,8 @@ whose blocks are the image ResNet's, so it merges batch norm only), the output r
 one-hot x logit, summed over channels. Models: c3d_small (its trained weights if present)
 on a 16 x 64 x 64 procedural clip; torchvision's r3d_18 (random weights, eval mode) on a random
 16 x 112 x 112 clip. Each figure is the median wall time of `repeats` runs (after one untimed
-run of each), ours and zennit's alternating so that a busy moment hits both. The table also
+run of each), ours and zennit's in turns (which goes first alternates) so that a busy moment
+hits both. The table also
 gives sum R / f(x) for both: zennit's r3d_18 relevance is inflated by its residual additions.
 Writes the "lrp" section of docs/benchmarks.md.
 """
@@ -87,7 +88,8 @@ def _one_hot(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def timed_pair(ours, theirs, repeats: int, device: str) -> tuple[float, float]:
-    """Median ms of `ours()` and `theirs()`, run alternately after one untimed run of each."""
+    """Median ms of `ours()` and `theirs()` after one untimed run of each, run in turns (which goes
+    first alternates, so neither always runs on a heap the other just freed)."""
     def once(fn):
         if device == "cuda":
             torch.cuda.synchronize()
@@ -98,11 +100,11 @@ def timed_pair(ours, theirs, repeats: int, device: str) -> tuple[float, float]:
         return (time.perf_counter() - t0) * 1000
 
     ours(), theirs()
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(once(ours))
-        b.append(once(theirs))
-    return statistics.median(a), statistics.median(b)
+    times = {ours: [], theirs: []}
+    for k in range(repeats):
+        for fn in ((ours, theirs) if k % 2 == 0 else (theirs, ours)):
+            times[fn].append(once(fn))
+    return statistics.median(times[ours]), statistics.median(times[theirs])
 
 
 def machine(device: str) -> str:
@@ -119,7 +121,7 @@ def machine(device: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
@@ -150,7 +152,7 @@ def main(argv=None) -> int:
         "",
         f"`python benchmarks/bench_lrp.py --device {args.device} --repeats {args.repeats}` on "
         f"{datetime.date.today().isoformat()}: {machine(args.device)}. One clip, the predicted class; "
-        f"median of {args.repeats} runs each, ours and zennit's alternating. Ours: `run_method(\"lrp\")` "
+        f"median of {args.repeats} runs each, ours and zennit's in turns. Ours: `run_method(\"lrp\")` "
         "with the project's canonizers; zennit: `Gradient` with the same composite and its built-in "
         "canonizer. sum R / f(x): the relevance over the logit (biases absorb part of it; above 1: "
         "inflated by residual additions zennit's image-ResNet canonizer does not see).",

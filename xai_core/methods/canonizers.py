@@ -4,9 +4,10 @@ A canonizer (zennit, Anders et al. 2021) changes a model temporarily and undoes 
 LRP's rules attach to modules, so every operation that must split relevance needs one:
 - a residual addition `a + b` in forward gets the gradient's rule: both summands receive all of
   the sum's relevance, so every residual block doubles it (measured: x256 on torchvision's r3d_18,
-  8 blocks). Here it becomes zennit's `Sum` over `stack([a, b], -1)`, which the composites give
-  the z-rule (lrp.Shares, zennit's Norm for a sum): each summand keeps its share a / (a + b), or,
-  in a composite with z+ on its convolutions, the z+ rule: a+ / (a+ + b+).
+  8 blocks). Here it becomes an `Add` module (zennit's hooks take a module's several inputs), which
+  the composites give the z-rule (lrp.Shares, zennit's Norm for a sum): each summand keeps its
+  share a / (a + b), or, in a composite with z+ on its convolutions, the z+ rule: a+ / (a+ + b+).
+  (zennit's own ResNet canonizer stacks the summands for its `Sum`, a copy of both per block.)
 - a mean in forward (`x.mean(dim)`, `F.avg_pool3d`) would spread relevance evenly over its
   inputs; as an `Average` module it gets the z-rule (zennit's Norm: each input in proportion to
   its value).
@@ -32,7 +33,6 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.video import resnet as video_resnet
 from zennit.canonizers import AttributeCanonizer, SequentialMergeBatchNorm
-from zennit.layer import Sum
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 
 from ..models import i3d, zoo
@@ -61,14 +61,19 @@ class Pointwise(nn.Module):
         return self.fn(x)
 
 
-class LogitSum(Sum):
+class Add(nn.Module):
+    """a + b + ...: a residual sum as a module, so that a rule can split its relevance by shares."""
+
+    def forward(self, *summands: torch.Tensor) -> torch.Tensor:
+        total = summands[0]
+        for s in summands[1:]:
+            total = total + s
+        return total
+
+
+class LogitAdd(Add):
     """A sum of logits (late fusion of streams): every composite gives it the z-rule, so each stream
-    keeps its share of the fused logit, of either sign (a residual Sum follows the composite)."""
-
-
-def added(module: nn.Module, *summands: torch.Tensor) -> torch.Tensor:
-    """The sum of `summands` through the module's `lrp_sum` (a zennit Sum): relevance by shares."""
-    return module.lrp_sum(torch.stack(summands, dim=-1))
+    keeps its share of the fused logit, of either sign (a residual Add follows the composite)."""
 
 
 class MergeBatchNormExact(SequentialMergeBatchNorm):
@@ -111,7 +116,7 @@ def mean_over(*dims):
 
 
 def with_sum(module: nn.Module) -> dict:
-    return {"lrp_sum": Sum()}
+    return {"lrp_sum": Add()}
 
 
 # ---- the bundled zoo (xai_core.models.zoo) ------------------------------------------------
@@ -123,7 +128,7 @@ def _c3d(self, x):
 
 
 def _residual21d(self, x):
-    return self.relu(added(self, self.conv2(self.conv1(x)), self.shortcut(x)))
+    return self.relu(self.lrp_sum(self.conv2(self.conv1(x)), self.shortcut(x)))
 
 
 def _r2plus1d(self, x):
@@ -147,23 +152,23 @@ def _flow_modules(module):
 
 
 def _with_logit_sum(module: nn.Module) -> dict:
-    return {"lrp_sum": LogitSum()}
+    return {"lrp_sum": LogitAdd()}
 
 
 def _two_stream(self, x):
-    return added(self, self.rgb(x), self.flow(self.compute_flow(x)))   # late fusion by shares
+    return self.lrp_sum(self.rgb(x), self.flow(self.compute_flow(x)))   # late fusion by shares
 
 
 # ---- torchvision's video ResNets (r3d_18, mc3_18, r2plus1d_18) -----------------------------
 
 def _video_basic_block(self, x):
     residual = x if self.downsample is None else self.downsample(x)
-    return self.relu(added(self, self.conv2(self.conv1(x)), residual))
+    return self.relu(self.lrp_sum(self.conv2(self.conv1(x)), residual))
 
 
 def _video_bottleneck(self, x):
     residual = x if self.downsample is None else self.downsample(x)
-    return self.relu(added(self, self.conv3(self.conv2(self.conv1(x))), residual))
+    return self.relu(self.lrp_sum(self.conv3(self.conv2(self.conv1(x))), residual))
 
 
 # ---- Inception-I3D (xai_core.models.i3d) ---------------------------------------------------

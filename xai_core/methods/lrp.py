@@ -30,7 +30,7 @@ at the gates, epsilon rule at the sums). A model in training mode (batch norm on
 statistics, random dropout), a layer without a rule here (GRU, a bidirectional LSTM, layer or
 group norm, attention) or a layer run twice per forward pass is a MethodError. A model this
 project does not know keeps any `a + b` of its own forward as an ordinary addition, which hands
-the whole sum's relevance to both summands: wrap such sums in zennit.layer.Sum.
+the whole sum's relevance to both summands: write such sums with canonizers.Add (or zennit's Sum).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from typing import Literal
 import torch
 from torch import nn
 from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, MixedComposite, NameMapComposite
-from zennit.core import BasicHook, Hook, Stabilizer, stabilize
+from zennit.core import BasicHook, Hook, Stabilizer
 from zennit.layer import Sum
 from zennit.rules import ClampMod, Epsilon, NoMod, Norm, Pass
 from zennit.types import AvgPool, Convolution, Linear
@@ -48,7 +48,7 @@ from zennit.types import AvgPool, Convolution, Linear
 from ..errors import MethodError
 from ..models import i3d
 from ..spec import DERIVED
-from .canonizers import Average, LogitSum, Pointwise, video_canonizers
+from .canonizers import Add, Average, LogitAdd, Pointwise, video_canonizers
 from .lrp_lstm import check_lstm
 from .registry import register_method
 
@@ -76,16 +76,16 @@ class ChannelBox(BasicHook):
 
 
 class Shares(Hook):
-    """The rule of a summation layer (zennit's Sum over a stacked last axis): each summand a_k gets its
-    share of the sum's relevance, R_k = a_k / sum(a) R (the z-rule, as zennit's Norm), or with
-    `positive`, R_k = a_k+ / sum(a+) R (the z+ rule: negative summands get none).
+    """The rule of a sum (our Add of several inputs, or zennit's Sum over a stacked axis): each summand
+    a_k gets its share of the sum's relevance, R_k = a_k / sum(a) R (the z-rule, as zennit's Norm),
+    or with `positive`, R_k = a_k+ / sum(a+) R (the z+ rule: negative summands get none).
 
     z+ goes with the composites' z+ convolutions: those pass on relevance in proportion to positive
     contributions, and a residual summand that is negative because all its contributions are has
     none, so the negative relevance the z-rule hands it would be lost there (measured: 1.1% of the
     logit on r2plus1d_small). With z+ on the sum too, every summand that gets relevance is positive
-    and passes all of it on. Written as a plain hook (the shares from the stored input) rather than
-    a BasicHook, which would run the sum again under autograd in the backward pass.
+    and passes all of it on. A plain hook (shares from the stored inputs) rather than a BasicHook,
+    which would run the sum again under autograd in the backward pass.
     """
 
     def __init__(self, positive: bool = False, stabilizer: float = 1e-6):
@@ -99,10 +99,15 @@ class Shares(Hook):
         self.stored_tensors["input"] = input
 
     def backward(self, module, grad_input, grad_output):
-        a = self.stored_tensors["input"][0]                            # (..., k): the stacked summands
-        a = a.clamp(min=0) if self.positive else a
-        share = grad_output[0] / stabilize(a.sum(module.dim), self.stabilizer)   # (...): R / sum
-        return (a * share.unsqueeze(module.dim),)
+        stacked = isinstance(module, Sum)                              # one input, summands along module.dim
+        parts = self.stored_tensors["input"]
+        parts = parts[0].unbind(module.dim) if stacked else parts     # k x (N, ...)
+        parts = [a.clamp(min=0) if self.positive else a.clone() for a in parts]
+        total = sum(parts)
+        eps = self.stabilizer
+        share = grad_output[0] / torch.where(total >= 0, total + eps, total - eps)  # R / sum, zennit's stabilizer
+        relevance = [a.mul_(share) for a in parts]                     # R_k = a_k R / sum
+        return (torch.stack(relevance, module.dim),) if stacked else tuple(relevance)
 
 
 def box_bounds(model: nn.Module, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +138,7 @@ def dense_layers(model: nn.Module) -> tuple[str, ...]:
 def composite_for(name: str, model: nn.Module, video: torch.Tensor, epsilon: float, canonizers: list):
     """The zennit composite `name`, with rules for the canonizers' modules and dense convolutions."""
     positive = name == "epsilon_plus_flat"                     # z+ on the convolutions: z+ on residual sums
-    layer_map = [(LogitSum, Shares()), (Sum, Shares(positive)), (Average, Norm()), (Pointwise, Pass())]
+    layer_map = [(LogitAdd, Shares()), ((Add, Sum), Shares(positive)), (Average, Norm()), (Pointwise, Pass())]
     if name == "epsilon_plus_flat":
         composite = EpsilonPlusFlat(epsilon=epsilon, layer_map=layer_map, canonizers=canonizers)
     else:
@@ -166,7 +171,7 @@ def refuse_unsupported(model: nn.Module) -> None:
 @contextmanager
 def counted_calls(model: nn.Module):
     """{name: calls} of the layers that carry a rule, counted while in the block; hooks removed in finally."""
-    ruled = [(name, m) for name, m in model.named_modules() if isinstance(m, (Linear, Sum, AvgPool, Average))]
+    ruled = [(name, m) for name, m in model.named_modules() if isinstance(m, (Linear, Add, Sum, AvgPool, Average))]
     counts = {name: 0 for name, _ in ruled}
 
     def counter(name):
