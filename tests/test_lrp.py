@@ -44,8 +44,25 @@ if not INSTALLED and os.environ.get("XAI_REQUIRE_I3D"):
 needs_i3d = pytest.mark.skipif(not INSTALLED, reason=f"I3D's weights not installed ({i3d_weights.INSTALL})")
 
 VIDEO_RESNETS = {"r3d_18": r3d_18, "mc3_18": mc3_18, "r2plus1d_18": r2plus1d_18}
+
+
+class FrameResNet(nn.Module):
+    """torchvision's image resnet18 on every frame, logits averaged over time: zennit's own ResNet
+    canonizer (its Sum over stacked summands, given our Shares rule) inside a video net."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        from torchvision.models import resnet18
+        self.cnn = resnet18(num_classes=num_classes)
+
+    def forward(self, x):
+        N, C, T, H, W = x.shape
+        logits = self.cnn(x.transpose(1, 2).reshape(N * T, C, H, W))   # (N*T, K)
+        return logits.view(N, T, -1).mean(1)   # (N, K); a plain mean's gradient splits relevance evenly
+
 TV_SPEC = InputSpec(8, 32, 32, (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))  # torchvision's
-MODELS = bundled_names() + list(VIDEO_RESNETS) + [pytest.param("i3d_k400", marks=needs_i3d)]
+MODELS = (bundled_names() + list(VIDEO_RESNETS) + ["frame_resnet18"]
+          + [pytest.param("i3d_k400", marks=needs_i3d)])
 
 
 # ---- the nets --------------------------------------------------------------------------------
@@ -76,10 +93,10 @@ def unbiased(model: nn.Module, x: torch.Tensor, classes: int) -> nn.Module:
 @functools.lru_cache(maxsize=None)
 def net_and_clip(name: str):
     """(model in eval mode, clips (N, C, T, H, W), targets (N,), what sum R must equal (N,))."""
-    if name in VIDEO_RESNETS:
+    if name in VIDEO_RESNETS or name == "frame_resnet18":
         torch.manual_seed(0)
         x = torch.randn(1, 3, 8, 32, 32)
-        net = VIDEO_RESNETS[name](num_classes=len(CLASSES))
+        net = VIDEO_RESNETS.get(name, FrameResNet)(num_classes=len(CLASSES))
         model = VideoModel(net, ModelInfo(name, list(CLASSES), TV_SPEC))
         unbiased(model, x, len(CLASSES))
     elif name == "i3d_k400":
