@@ -8,7 +8,7 @@ built-in canonizers where they apply (SequentialMergeBatchNorm; on r3d_18 its Re
 whose blocks are the image ResNet's, so it merges batch norm only), the output relevance
 one-hot x logit, summed over channels. Models: c3d_small (its trained weights if present)
 on a 16 x 64 x 64 procedural clip; torchvision's r3d_18 (random weights, eval mode) on a random
-16 x 112 x 112 clip. Each figure is the median wall time of `repeats` runs (after one untimed
+16 x 112 x 112 clip. Each figure is the median wall (and CPU) time of `repeats` runs (after one untimed
 run of each), ours and zennit's in turns (which goes first alternates) so that a busy moment
 hits both. The table also
 gives sum R / f(x) for both: zennit's r3d_18 relevance is inflated by its residual additions.
@@ -87,24 +87,29 @@ def _one_hot(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(out).scatter(1, target.view(-1, 1), 1.0)
 
 
-def timed_pair(ours, theirs, repeats: int, device: str) -> tuple[float, float]:
-    """Median ms of `ours()` and `theirs()` after one untimed run of each, run in turns (which goes
-    first alternates, so neither always runs on a heap the other just freed)."""
+def timed_pair(ours, theirs, repeats: int, device: str) -> dict:
+    """{"wall": (ours, zennit), "cpu": (ours, zennit)}: median ms of each after one untimed run of each,
+    run in turns (which goes first alternates, so neither always runs on a heap the other just
+    freed). "cpu" is the process's CPU time (time.process_time, all its threads; None on a GPU):
+    on a machine shared with other jobs the wall time of a run depends on theirs, the CPU time much
+    less."""
     def once(fn):
         if device == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        return (time.perf_counter() - t0) * 1000
+        return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
     ours(), theirs()
     times = {ours: [], theirs: []}
     for k in range(repeats):
         for fn in ((ours, theirs) if k % 2 == 0 else (theirs, ours)):
             times[fn].append(once(fn))
-    return statistics.median(times[ours]), statistics.median(times[theirs])
+    median = lambda fn, i: statistics.median(t[i] for t in times[fn])              # noqa: E731
+    return {"wall": (median(ours, 0), median(theirs, 0)),
+            "cpu": (median(ours, 1), median(theirs, 1)) if device == "cpu" else None}
 
 
 def machine(device: str) -> str:
@@ -133,20 +138,30 @@ def main(argv=None) -> int:
         target = logits.argmax(1)
         f = float(logits[0, target])
         for composite in COMPOSITES:
-            ours_fn = lambda: run_method("lrp", model, x, target, composite=composite)            # noqa: E731
-            theirs_fn = lambda: zennit_call(model, x, target, composite, canonizer)               # noqa: E731
-            ours_ms, theirs_ms = timed_pair(ours_fn, theirs_fn, args.repeats, args.device)
+            def ours_fn(model=model, x=x, target=target, composite=composite):
+                return run_method("lrp", model, x, target, composite=composite)
+
+            def theirs_fn(model=model, x=x, target=target, composite=composite, canonizer=canonizer):
+                return zennit_call(model, x, target, composite, canonizer)
+
+            times = timed_pair(ours_fn, theirs_fn, args.repeats, args.device)
             ratio_ours = float(ours_fn().double().sum()) / f
             ratio_theirs = float(theirs_fn().double().sum()) / f
-            rows.append((model.name, tuple(x.shape[2:]), weights, composite, canonizer.__name__, ours_ms,
-                         theirs_ms, ratio_ours, ratio_theirs))
+            rows.append((model.name, tuple(x.shape[2:]), weights, composite, canonizer.__name__, times,
+                         ratio_ours, ratio_theirs))
             print(*rows[-1], flush=True)
+    cpu = args.device == "cpu"
     table = ["| model | clip T x H x W | weights | composite | zennit's canonizer | ours ms | zennit ms | "
-             "ours / zennit | sum R / f(x), ours | sum R / f(x), zennit |",
-             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, shape, weights, composite, canon, a, b, ra, rb in rows:
+             "ours / zennit |" + (" ours CPU ms | zennit CPU ms | ours / zennit, CPU |" if cpu else "")
+             + " sum R / f(x), ours | sum R / f(x), zennit |",
+             "| --- | --- | --- | --- | --- | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if cpu else "")
+             + " ---: | ---: |"]
+    for name, shape, weights, composite, canon, times, ra, rb in rows:
+        cells = [f"{times['wall'][0]:.0f}", f"{times['wall'][1]:.0f}", f"{times['wall'][0] / times['wall'][1]:.2f}"]
+        if cpu:
+            cells += [f"{times['cpu'][0]:.0f}", f"{times['cpu'][1]:.0f}", f"{times['cpu'][0] / times['cpu'][1]:.2f}"]
         table.append(f"| {name} | {' x '.join(map(str, shape))} | {weights} | {composite} | {canon} | "
-                     f"{a:.0f} | {b:.0f} | {a / b:.2f} | {ra:.3f} | {rb:.3f} |")
+                     + " | ".join(cells) + f" | {ra:.3f} | {rb:.3f} |")
     body = "\n".join([
         "## LRP: ours against zennit's own call",
         "",
@@ -154,8 +169,9 @@ def main(argv=None) -> int:
         f"{datetime.date.today().isoformat()}: {machine(args.device)}. One clip, the predicted class; "
         f"median of {args.repeats} runs each, ours and zennit's in turns. Ours: `run_method(\"lrp\")` "
         "with the project's canonizers; zennit: `Gradient` with the same composite and its built-in "
-        "canonizer. sum R / f(x): the relevance over the logit (biases absorb part of it; above 1: "
-        "inflated by residual additions zennit's image-ResNet canonizer does not see).",
+        "canonizer. ms: wall time; CPU ms: the process's CPU time (the steadier figure on a machine "
+        "shared with other jobs). sum R / f(x): the relevance over the logit (biases absorb part of "
+        "it; above 1: inflated by residual additions zennit's image-ResNet canonizer does not see).",
         "",
         *table,
     ])

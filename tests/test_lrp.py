@@ -207,10 +207,10 @@ def test_the_same_rules_as_zennits_own_call_where_its_canonizers_suffice():
     high = torch.tensor([(1 - m) / s for m, s in zip(spec.mean, spec.std)]).view(1, 3, 1, 1, 1)
     theirs = {"epsilon_plus_flat": EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()]),
               "epsilon_gamma_box": EpsilonGammaBox(low, high, canonizers=[SequentialMergeBatchNorm()])}
+    start = torch.eye(4)[t]                                    # (N, K): one-hot x logit below
     for name, composite in theirs.items():
-        start = torch.eye(4)[t]
         with Gradient(model, composite) as attributor:
-            out, reference = attributor(x.clone(), lambda y: y * start)
+            _, reference = attributor(x.clone(), lambda y: y * start)
         torch.testing.assert_close(run_method("lrp", model, x, t, composite=name), reference.sum(1))
 
 

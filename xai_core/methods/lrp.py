@@ -216,7 +216,7 @@ def lrp_relevance(model: nn.Module, video: torch.Tensor, target: torch.Tensor, c
 @register_method("lrp", "LRP (layer-wise relevance)", cost="cheap", bounds={"epsilon": EPSILON})
 def lrp(model, video, target, *, composite: Literal["epsilon_plus_flat", "epsilon_gamma_box"] = "epsilon_plus_flat",
         epsilon: float = 1e-6):
-    """The score passed back layer by layer to the pixels: evidence for (+) and against (-) the class, one backward pass.
+    """The score passed back layer by layer to the pixels: evidence for (+) and against (-) the class.
 
     Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019) by zennit (Anders
     et al. 2021) with the project's canonizers for video nets. Relevance (N, T, H, W) in logit

@@ -52,7 +52,7 @@ def _layer_forward(x: torch.Tensor, w_ih, w_hh, b_ih, b_hh):
 
 def _layer_relevance(x, out, cells, gates, w_ih, w_hh, R_out, epsilon: float) -> torch.Tensor:
     """Relevance of one layer's input (N, T, D) from that of its outputs R_out (N, T, H)."""
-    N, T, _ = x.shape
+    T = x.shape[1]                                                 # time
     H = w_hh.shape[1]
     w_xg, w_hg = w_ih[2 * H:3 * H], w_hh[2 * H:3 * H]              # (H, D), (H, H): the signal g's rows
     R_x = torch.zeros_like(x)                                      # (N, T, D)
