@@ -95,7 +95,7 @@ def test_bounds_are_inclusive_and_types_convert(name, option):
         for item in (value if isinstance(value, tuple) else (value,)):
             assert item == bound and type(item) is kind
     if "float" in spec.types:                                    # an int is a float
-        whole = int(spec.low if spec.low is not None and spec.low > 0 else 0)
+        whole = math.ceil(spec.low) if spec.low is not None and spec.low > 0 else 0   # the least whole value allowed
         assert type(validate_options(name, {option: whole}, None)[option]) is float
     if "tuple" in spec.types:                                    # a list is a tuple
         item = int(spec.low)
