@@ -41,6 +41,8 @@ FAST = {                                           # cheap options for the contr
     "integrated_gradients": dict(steps=4, max_steps=4, batch_size=4),
     "occlusion": dict(window=(4, 16, 16), stride=(4, 16, 16), batch_size=3),
     "temporal_occlusion": dict(segment=2, batch_size=3),
+    "kernel_shap": dict(n_segments=12, n_samples=10, batch_size=4),
+    "lime": dict(n_segments=12, n_samples=10, batch_size=4),
 }
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                 reason="no CUDA device"))]
@@ -264,6 +266,8 @@ def test_grad_cam_layer_errors_are_clear_and_leave_no_hook():
     ("integrated_gradients", dict(baseline="white")), ("integrated_gradients", dict(tolerance=-1)),
     ("occlusion", dict(window=(4, 0, 16))), ("occlusion", dict(stride=(1, 2))),
     ("temporal_occlusion", dict(baseline="grey")), ("temporal_occlusion", dict(segment=0)),
+    ("kernel_shap", dict(n_samples=1)), ("kernel_shap", dict(fill="black")),
+    ("lime", dict(n_segments=0)), ("lime", dict(kernel_width=-0.5)),
     ("grad_cam_per_frame", dict(layer=3)),
 ])
 def test_bad_options_are_method_errors(name, options):

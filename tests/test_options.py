@@ -95,7 +95,7 @@ def test_bounds_are_inclusive_and_types_convert(name, option):
         for item in (value if isinstance(value, tuple) else (value,)):
             assert item == bound and type(item) is kind
     if "float" in spec.types:                                    # an int is a float
-        whole = int(spec.low if spec.low is not None and spec.low > 0 else 0)
+        whole = math.ceil(spec.low) if spec.low is not None and spec.low > 0 else 0   # the least in range
         assert type(validate_options(name, {option: whole}, None)[option]) is float
     if "tuple" in spec.types:                                    # a list is a tuple
         item = int(spec.low)
@@ -191,7 +191,8 @@ class Tiny(nn.Module):
 WORST = {"integrated_gradients": dict(steps=3, max_steps=20, tolerance=0.0),
          "smoothgrad": dict(samples=5, batch_size=3),
          "occlusion": dict(window=(2, 3, 4), stride=(1, 2, 3), batch_size=5),
-         "temporal_occlusion": dict(segment=2, batch_size=4)}
+         "temporal_occlusion": dict(segment=2, batch_size=4),
+         "kernel_shap": dict(n_samples=7, batch_size=3), "lime": dict(n_samples=7, batch_size=3)}
 
 
 @pytest.mark.parametrize("name", METHODS)
