@@ -41,6 +41,8 @@ FAST = {                                           # cheap options for the contr
     "integrated_gradients": dict(steps=4, max_steps=4, batch_size=4),
     "occlusion": dict(window=(4, 16, 16), stride=(4, 16, 16), batch_size=3),
     "temporal_occlusion": dict(segment=2, batch_size=3),
+    "kernel_shap": dict(n_segments=12, n_samples=10, batch_size=4),
+    "lime": dict(n_segments=12, n_samples=10, batch_size=4),
 }
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                 reason="no CUDA device"))]
@@ -271,6 +273,9 @@ def test_grad_cam_layer_errors_are_clear_and_leave_no_hook():
     ("integrated_gradients", dict(baseline="white")), ("integrated_gradients", dict(tolerance=-1)),
     ("occlusion", dict(window=(4, 0, 16))), ("occlusion", dict(stride=(1, 2))),
     ("temporal_occlusion", dict(baseline="grey")), ("temporal_occlusion", dict(segment=0)),
+    ("kernel_shap", dict(n_samples=1)), ("kernel_shap", dict(fill="black")),
+    ("lime", dict(n_segments=0)), ("lime", dict(kernel_width=-0.5)),
+    ("grad_cam_per_frame", dict(layer=3)),
 ])
 def test_bad_options_are_method_errors(name, options):
     with pytest.raises(MethodError, match=next(iter(options))):
@@ -518,3 +523,66 @@ def test_grad_cam_backward_stops_at_the_cam_layer(arch):
             h.remove()
     assert graph_built == [False] and backward_calls == [] and x.grad is None
     assert relevance.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arch", ["c3d_small", "r2plus1d_small"])
+def test_grad_cam_per_frame_is_grad_cam_on_a_layer_with_one_time_step(arch):
+    """Two frames: the CAM layer of these nets has T' = 1, where a mean over space per time step is
+    the mean over the whole clip; the same float32 operations on the same numbers."""
+    model = video_model(arch, InputSpec(2, 64, 64, DEFAULT_SPEC.mean, DEFAULT_SPEC.std))
+    x, t = clips(InputSpec(2, 64, 64, DEFAULT_SPEC.mean, DEFAULT_SPEC.std)), targets(2)
+    torch.testing.assert_close(run_method("grad_cam_per_frame", model, x, t), run_method("grad_cam", model, x, t))
+
+
+def test_grad_cam_per_frame_equals_grad_cam_before_a_pooling_head():
+    """c3d_small's CAM layer (T' = 4) feeds global average pooling and a linear layer only: the
+    gradient there is the same at every position, so weights per time step are the clip's weights."""
+    model, x, t = cached_model("c3d_small"), clips(), targets(2)
+    torch.testing.assert_close(run_method("grad_cam_per_frame", model, x, t), run_method("grad_cam", model, x, t))
+
+
+@pytest.mark.parametrize("arch, layer", [("cnn_lstm", None), ("c3d_small", "block3")])
+def test_grad_cam_per_frame_differs_where_the_gradient_changes_in_time(arch, layer):
+    """An LSTM over the frames' features, or a layer with convolutions after it: other weights per step."""
+    model, x, t = cached_model(arch), clips(), targets(2)
+    per_frame = run_method("grad_cam_per_frame", model, x, t, layer=layer)
+    clip_wide = run_method("grad_cam", model, x, t, layer=layer)
+    assert (per_frame - clip_wide).abs().max() > 0.01 * clip_wide.abs().max()
+
+
+class SquareHead(nn.Module):
+    """A 1x1x1 convolution (the CAM layer), then score_k = sum V_k[c, t] * A[c, t, h, w]^2 / 2:
+    the gradient at the layer is V_k[c, t] * A, so its spatial mean changes with t."""
+
+    cam_layer = "conv"
+
+    def __init__(self, T: int, classes: int = 3):
+        super().__init__()
+        g = torch.Generator().manual_seed(2)
+        self.conv = nn.Conv3d(3, 2, 1)
+        self.V = nn.Parameter(torch.randn(classes, 2, T, generator=g))
+
+    def forward(self, x):
+        A = self.conv(x)                                                  # (N, 2, T, H, W)
+        return torch.einsum("kct,ncthw->nk", self.V, A ** 2) / 2
+
+
+def test_grad_cam_per_frame_by_hand():
+    """w_ct = mean over (h, w) of V[c, t] A; map = ReLU(sum_c w_ct A_ct); the layer keeps the clip's
+    size, so the trilinear resize is the identity. Float64: the same few operations in another order."""
+    model, x, t = SquareHead(T=8).double(), clips().double(), targets(2)
+    with torch.no_grad():
+        A = model.conv(x)                                                 # (N, 2, T, H, W)
+        V = model.V[t]                                                    # (N, 2, T)
+        w = V * A.mean((3, 4))                                            # (N, 2, T)
+        by_hand = F.relu((w[..., None, None] * A).sum(1))                 # (N, T, H, W)
+        clip_wide = F.relu(((V[..., None, None] * A).mean((2, 3, 4))[..., None, None, None] * A).sum(1))
+    assert_close64(run_method("grad_cam_per_frame", model, x, t), by_hand)
+    assert_close64(run_method("grad_cam", model, x, t), clip_wide)
+    assert (by_hand - clip_wide).abs().max() > 0.01 * by_hand.abs().max()
+
+
+def test_grad_cam_per_frame_says_what_differs():
+    """The picker shows the first docstring line: it must say what sets it apart from grad_cam."""
+    text = get_method("grad_cam_per_frame").description
+    assert "per time step" in text and "whole clip" in text

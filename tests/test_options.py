@@ -191,7 +191,8 @@ class Tiny(nn.Module):
 WORST = {"integrated_gradients": dict(steps=3, max_steps=20, tolerance=0.0),
          "smoothgrad": dict(samples=5, batch_size=3),
          "occlusion": dict(window=(2, 3, 4), stride=(1, 2, 3), batch_size=5),
-         "temporal_occlusion": dict(segment=2, batch_size=4)}
+         "temporal_occlusion": dict(segment=2, batch_size=4),
+         "kernel_shap": dict(n_samples=7, batch_size=3), "lime": dict(n_samples=7, batch_size=3)}
 
 
 @pytest.mark.parametrize("name", METHODS)

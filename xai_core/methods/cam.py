@@ -1,4 +1,5 @@
-"""Grad-CAM on a space-time layer: saliency tubes (Stergiou et al. 2019) from one forward pass.
+"""Grad-CAM on a space-time layer: saliency tubes (Stergiou et al. 2019) from one forward pass,
+with channel weights for the whole clip (grad_cam) or per time step (grad_cam_per_frame).
 
 The layers before the CAM layer run under `torch.no_grad()`; the layer's forward hook switches
 gradients on and hands the rest of the net a detached copy of its output, so the backward pass
@@ -24,9 +25,11 @@ from .hooks import capture, rnn_without_cudnn
 from .registry import register_method
 
 
-def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[nn.Module, str]:
+def resolve_layer(model: nn.Module, layer: nn.Module | str | None,
+                  method: str = "grad_cam") -> tuple[nn.Module, str]:
     """The CAM layer and its output layout: a module, a dotted name inside `model`, or None for the
-    model's declared one (a VideoModel's `cam_layer`, with its spec's `cam_layout`)."""
+    model's declared one (a VideoModel's `cam_layer`, with its spec's `cam_layout`). Errors name
+    `method`."""
     layout = "NCTHW"
     try:
         if layer is None:
@@ -43,8 +46,8 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[nn.M
         if isinstance(layer, str):
             return model.get_submodule(layer), layout
     except (ModelSpecError, AttributeError) as e:
-        raise MethodError(f"grad_cam: {e}") from None
-    raise MethodError(f"grad_cam: model {type(model).__name__} declares no CAM layer; "
+        raise MethodError(f"{method}: {e}") from None
+    raise MethodError(f"{method}: model {type(model).__name__} declares no CAM layer; "
                       "pass one with layer=<dotted module name>")
 
 
@@ -74,6 +77,37 @@ def joined_activations(rec, where: str, input_shape, layout: str) -> list[torch.
     return maps
 
 
+def cam_maps(model, video, target, layer, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CAM layer's activations A and the score's gradients G there, both (N, C', T', H', W').
+
+    One forward pass (the layers before the CAM layer without a graph) and a backward pass that
+    stops at the layer; a layer run several times is joined along time, a channels-last one read
+    in its declared layout. Raises MethodError (naming `method`) for a layer that does not fit.
+    """
+    module, layout = resolve_layer(model, layer, method)
+    where = f"{method}: layer {layer if isinstance(layer, str) else type(module).__name__!r}"
+    with rnn_without_cudnn(model):
+        with torch.no_grad(), capture(module, detach_input_graph=True) as rec:
+            score = target_scores(model, video.detach(), target).sum()
+        maps = joined_activations(rec, where, video.shape, layout)
+        if not score.requires_grad:
+            raise MethodError(f"{method}: the score does not depend on the CAM layer's output")
+        grads = torch.autograd.grad(score, rec.activations, allow_unused=True)
+    if any(g is None for g in grads):
+        raise MethodError(f"{where}: the score does not depend on every call of the layer")
+    A = torch.cat(maps, 2).detach()                                          # (N, C', T', H', W')
+    G = torch.cat([to_ncthw(g, layout) for g in grads], 2)                   # (N, C', T', H', W')
+    return A, G
+
+
+def weighted_cam(A: torch.Tensor, weights: torch.Tensor, size) -> torch.Tensor:
+    """ReLU(sum_c w_c A_c) upsampled trilinearly to `size` (T, H, W): A (N, C', T', H', W'),
+    weights broadcastable to A -> (N, T, H, W)."""
+    cam = F.relu((weights * A).sum(1, keepdim=True))                         # (N, 1, T', H', W')
+    cam = F.interpolate(cam, size=tuple(size), mode="trilinear", align_corners=False)
+    return cam[:, 0]                                                         # (N, T, H, W)
+
+
 @register_method("grad_cam", "Grad-CAM (saliency tubes)", cost="cheap", native_video=True,
                  needs_layer=True, signed=False)
 def grad_cam(model, video, target, *, layer: str | None = None):
@@ -85,21 +119,31 @@ def grad_cam(model, video, target, *, layer: str | None = None):
     read with all its calls joined along time; a layer whose output is channels-last is read in
     the layout the model's spec declares (`cam_layout`).
     """
-    module, layout = resolve_layer(model, layer)
-    where = f"grad_cam: layer {layer if isinstance(layer, str) else type(module).__name__!r}"
-    with rnn_without_cudnn(model):
-        with torch.no_grad(), capture(module, detach_input_graph=True) as rec:
-            score = target_scores(model, video.detach(), target).sum()
-        maps = joined_activations(rec, where, video.shape, layout)
-        if not score.requires_grad:
-            raise MethodError("grad_cam: the score does not depend on the CAM layer's output")
-        grads = torch.autograd.grad(score, rec.activations, allow_unused=True)
-    if any(g is None for g in grads):
-        raise MethodError(f"{where}: the score does not depend on every call of the layer")
     with torch.no_grad():
-        A = torch.cat(maps, 2)                                               # (N, C', T', H', W')
-        G = torch.cat([to_ncthw(g, layout) for g in grads], 2)               # (N, C', T', H', W')
+        A, G = cam_maps(model, video, target, layer, "grad_cam")             # (N, C', T', H', W')
         weights = G.mean(dim=(2, 3, 4), keepdim=True)                        # (N, C', 1, 1, 1)
-        cam = F.relu((weights * A).sum(1, keepdim=True))                     # (N, 1, T', H', W')
-        cam = F.interpolate(cam, size=video.shape[2:], mode="trilinear", align_corners=False)
-    return cam[:, 0]                                                         # (N, T, H, W)
+        return weighted_cam(A, weights, video.shape[2:])                     # (N, T, H, W)
+
+
+@register_method("grad_cam_per_frame", "Grad-CAM, per-frame weights", cost="cheap", native_video=True,
+                 needs_layer=True, signed=False)
+def grad_cam_per_frame(model, video, target, *, layer: str | None = None):
+    """Grad-CAM weighing each channel per time step, not once for the whole clip: a feature can count early and not late.
+
+    The channel weights are the layer's gradients averaged over space only, one set per time
+    step t' of the layer: w_ct' = mean over (H', W') of dS/dA_c(t', h, w), and the map is
+    ReLU(sum_c w_ct' A_c(t')) upsampled trilinearly to T x H x W. This is how MMAction2's GradCAM
+    utility and the SlowFast visualiser weigh 3-D feature maps (mmaction/utils/gradcam_utils.py;
+    Selvaraju et al. 2017 per time step); clip-wide Grad-CAM (grad_cam) averages the gradients
+    over time as well. The two are the same map on a layer with one time step (T' = 1), and on a
+    layer followed only by global average pooling and a linear layer, where the gradient is the
+    same at every position: the default CAM layers of c3d_small and r2plus1d_small. They differ
+    on earlier layers (`layer`, e.g. c3d_small's "block3") and where the head reads each frame
+    on its own (frame2d_pool, cnn_lstm, two_stream: per-frame embeddings, an LSTM); I3D's head
+    pools Mixed_5c over 2 of its time steps at a time, so there the edge steps weigh half.
+    Same layer rules as grad_cam (calls joined in time, declared layouts).
+    """
+    with torch.no_grad():
+        A, G = cam_maps(model, video, target, layer, "grad_cam_per_frame")   # (N, C', T', H', W')
+        weights = G.mean(dim=(3, 4), keepdim=True)                           # (N, C', T', 1, 1)
+        return weighted_cam(A, weights, video.shape[2:])                     # (N, T, H, W)

@@ -94,6 +94,11 @@ I3D_METHOD_DEFAULTS = {
     "occlusion": {"window": (32, 64, 64), "stride": (32, 40, 40), "batch_size": 2},
     # Two frames at a time (I3D's first layer strides 2 frames): 16 segments, 17 forwards, ~19 s.
     "temporal_occlusion": {"segment": 2, "batch_size": 2},
+    # 36 removal samples, 2 a batch: ~40 s. Few enough that the attributions of ~16 supervoxels
+    # are rough (the stability across seeds reported for the bundled models needs thousands of
+    # samples: docs/ground_truth.md, "supervoxels"); more n_samples buy it at 1.1 s each.
+    "kernel_shap": {"n_segments": 16, "n_samples": 36, "batch_size": 2},
+    "lime": {"n_segments": 16, "n_samples": 36, "batch_size": 2},
 }
 
 register_packaged(PackagedModel(
