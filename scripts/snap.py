@@ -31,7 +31,7 @@ from tests.e2e import (browser_page, choose_role, cut_labels, full_page_screensh
                        pick, served_app, wait_settled)
 from user_roles import load_roles  # noqa: E402
 
-TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model"}
+TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model", "evaluate": "Evaluate"}
 MODEL_TABS = ["3D kernels", "Class-maximising clips", "Layer activations"]
 MAKE = re.compile(r"^Make the ")
 
