@@ -368,3 +368,20 @@ def test_the_report_carries_the_measured_verdict():
     html = render.html_report([explain(model, clip, "smoothgrad", samples=2)])
     assert "Measured trust" in html
     assert "fails the sanity check on this model" in html and "Spearman 0.74" in html
+
+
+def test_evaluate_page_measures_one_method_live_and_plots_its_curves(tmp_path, monkeypatch):
+    """The button runs xai_core.metrics.evaluate for Grad-CAM on one clip in a worker; the page then
+    plots deletion/insertion against random and the sanity check per layer."""
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    at = app_as("developer", model="c3d_small", eval_method="grad_cam", eval_clips=1)
+    at.switch_page(VIEWS["evaluate"]).run()
+    assert_clean(at)
+    at.button(key="eval_go").click().run()
+    for _ in range(120):                               # the job runs in a worker: rerun until it is there
+        assert_clean(at)
+        if any("Sanity check" in m.value for m in at.markdown):
+            break
+        at.run()
+    assert any(m.value.startswith("**Sanity check**: Spearman ") for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2
