@@ -13,7 +13,7 @@ from ui import cache, jobs
 from ui.state import current_role
 from ui.widgets import model_ui, short_label
 from xai_core import XaiError, get_method, list_methods
-from xai_core.metrics.verdicts import MEASURES, settings_line, table_rows
+from xai_core.metrics.verdicts import MEASURES, settings_line, table_rows, verdicts_for
 from xai_core.render.evaluation import order_curves_figure, sanity_figure
 
 MAX_CLIPS = 8
@@ -30,21 +30,20 @@ methods = {m.name: m.label for m in list_methods() if role.allows(m)}
 st.caption(f"Each method on **{model.name}**, judged on procedural clips whose evidence is known: does its map "
            "depend on what the model learned (sanity check), does it find what the score rests on (deletion, "
            "insertion), does it point at the evidence, and does it give the same map twice (stability).")
-rows = table_rows(model.name, methods)
-percent = st.column_config.NumberColumn(format="percent")
-ratio = st.column_config.NumberColumn(format="%.2f×")
-config = {"Sanity ρ": st.column_config.NumberColumn(format="%.3f", help=MEASURES["Sanity ρ"]),
-          "Sanity": st.column_config.TextColumn(help=MEASURES["Sanity"]),
-          "Pointing game": st.column_config.NumberColumn(format="percent", help=MEASURES["Pointing game"]),
-          "Energy in mask": st.column_config.NumberColumn(format="percent", help=MEASURES["Energy in mask"]),
-          "Stability": st.column_config.NumberColumn(format="%.2f", help=MEASURES["Stability"]),
-          **{c: st.column_config.NumberColumn(format="%.2f×", help=MEASURES[c])
-             for c in ("Deletion × random", "Deletion × random (frames)", "Insertion × random")}}
-st.dataframe(rows, hide_index=True, width="stretch", column_config=config, key="eval_table")
+rows = table_rows(model.name, {n: short_label(get_method(n)) for n in methods})
+FORMATS = {"Sanity ρ": "{:.3f}", "Deletion": "{:.2f}×", "Frame deletion": "{:.2f}×", "Insertion": "{:.2f}×",
+           "Pointing": "{:.0%}", "Stability": "{:.2f}"}
+shown = [{c: "—" if v is None else FORMATS[c].format(v) if c in FORMATS else v for c, v in r.items()} for r in rows]
+st.dataframe(shown, hide_index=True, width="stretch", key="eval_table",
+             column_config={c: st.column_config.Column(help=text) for c, text in MEASURES.items()})
+for name in methods:
+    for warning in verdicts_for(model.name).get(name, {}).get("warnings", []):
+        st.warning(f"**{short_label(get_method(name))}** {warning}.", icon=":material/warning:")
 unmeasured = [r["Method"] for r in rows if r["Sanity"] == "not measured"]
 how = settings_line()
 if how:
-    st.caption(how + " Empty cells: not applicable (stability of a deterministic method) or not measured.")
+    st.caption(how + " —: not applicable (the stability of a method without a seed; the pointing game when "
+               "no clip's map has a clear peak) or not measured.")
 if unmeasured:
     st.info(f"Not measured on {model.name}: {', '.join(unmeasured)}. Nothing is shown for them rather than a "
             "guess; measure one below, or run `python benchmarks/evaluate_methods.py`.", icon=":material/info:")

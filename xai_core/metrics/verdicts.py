@@ -148,18 +148,17 @@ MEASURES = {   # column -> what it measures, in plain words (the Evaluate page's
     "Sanity ρ": "Spearman correlation between the method's map on the trained model and on the model with "
                 "every layer's weights randomised (Adebayo et al. 2018). A map that explains the model must "
                 f"change: it passes below {THRESHOLD}; near 1 it shows the input, not what the model learned.",
-    "Sanity": f"pass when the Spearman at full randomisation is below {THRESHOLD}, FAIL otherwise",
-    "Deletion × random": "area under the target's probability as the most relevant voxels are removed first "
-                         "(filled with the pixel's mean over time), divided by the same area for a random "
-                         "order. Below 1: the map found what the score rests on; above 1: worse than random.",
-    "Deletion × random (frames)": "the same, removing whole frames in the map's order: does the map rank the "
-                                  "frames that matter?",
-    "Insertion × random": "the reverse: most relevant voxels put back first into an emptied clip. Above 1: "
-                          "better than random; below 1: worse.",
-    "Pointing game": "share of clips whose most relevant voxel lies inside the evidence the procedural clip "
-                     "was drawn with (n/a clips, e.g. a flat map, left out).",
-    "Energy in mask": "share of the positive relevance inside the evidence mask.",
-    "Stability": f"for a method with a random seed: Spearman between maps from different seeds (stable from "
+    "Sanity": f"pass when the Spearman at full randomisation is below {THRESHOLD}, FAIL otherwise.",
+    "Deletion": "× random: the area under the class's probability as the most relevant voxels are removed first "
+                "(each filled with its pixel's mean over time), over the same for a random order. Below 1: "
+                "the map found what the score rests on; above 1: worse than random.",
+    "Frame deletion": "× random: the same removing whole frames in the map's order: does it rank the frames "
+                      "that matter?",
+    "Insertion": "× random: the reverse, the most relevant voxels put back first into an emptied clip. Above 1: "
+                 "better than random; below 1: worse.",
+    "Pointing": "share of clips whose most relevant voxel lies inside the evidence the procedural clip was drawn "
+                "with (clips where that is undefined, e.g. a flat map, left out).",
+    "Stability": f"for a method with a random seed: Spearman between its maps from different seeds (stable from "
                  f"{STABLE}).",
 }
 
@@ -177,10 +176,9 @@ def table_rows(model: str, methods: dict[str, str], path: Path | str = VERDICTS_
             continue
         rows.append({"Method": label, "Sanity ρ": f["sanity_spearman"],
                      "Sanity": {True: "pass", False: "FAIL", None: "n/a"}[f["sanity_passed"]],
-                     "Deletion × random": f["deletion_relative"],
-                     "Deletion × random (frames)": f["deletion_frame_relative"],
-                     "Insertion × random": f["insertion_relative"], "Pointing game": f["pointing"],
-                     "Energy in mask": f["energy_in_mask"], "Stability": f["stability"],
+                     "Deletion": f["deletion_relative"],
+                     "Frame deletion": f["deletion_frame_relative"],
+                     "Insertion": f["insertion_relative"], "Pointing": f["pointing"], "Stability": f["stability"],
                      "Warnings": "; ".join(brief(f)) or "none"})
     return rows
 
