@@ -48,7 +48,6 @@ def sanity_figure(row: dict):
                                name="Spearman of |R|", line={"color": PALETTE[0]}))
     fig.add_hline(y=s["threshold"], line={"color": MUTED, "dash": "dot"},
                   annotation_text=f"passes below {s['threshold']}", annotation_position="top left")
-    fig.update_layout(xaxis_title="layers randomised, top first (cumulative)", yaxis_title="Spearman with the "
-                      "trained model's map", yaxis_range=[-0.1, 1.05], height=320, font={"color": INK},
+    fig.update_layout(xaxis_title="layers randomised, top first (cumulative)", yaxis_title="Spearman with the trained map", yaxis_range=[-0.1, 1.05], height=320, font={"color": INK},
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
