@@ -13,6 +13,7 @@ from ui import cache, jobs
 from ui.state import current_role
 from ui.widgets import model_ui, short_label
 from xai_core import XaiError, get_method, list_methods
+from xai_core.data.synthetic import CLASSES
 from xai_core.metrics.verdicts import MEASURES, settings_line, table_rows, verdicts_for
 from xai_core.render.evaluation import order_curves_figure, sanity_figure
 
@@ -44,14 +45,21 @@ how = settings_line()
 if how:
     st.caption(how + " —: not applicable (the stability of a method without a seed; the pointing game when "
                "no clip's map has a clear peak) or not measured.")
+procedural = list(model.class_names) == list(CLASSES)      # evaluate's clips know their evidence
 if unmeasured:
     st.info(f"Not measured on {model.name}: {', '.join(unmeasured)}. Nothing is shown for them rather than a "
-            "guess; measure one below, or run `python benchmarks/evaluate_methods.py`.", icon=":material/info:")
+            "guess" + ("; measure one below, or run `python benchmarks/evaluate_methods.py`." if procedural else
+                       "."), icon=":material/info:")
 with st.expander("What the measures mean"):
     st.markdown("\n".join(f"- **{name}**: {text}" for name, text in MEASURES.items()))
 
 # ------------------------------------------------------------------------------ curves, live
 st.subheader("Curves")
+if not procedural:
+    st.caption(f"The measures need clips whose evidence is known: the procedural data set's {len(CLASSES)} "
+               f"classes ({', '.join(CLASSES)}). {model.name} has {len(model.class_names)} other classes, so "
+               "it cannot be measured here.")
+    st.stop()
 st.caption("The measured file keeps the figures, not the curves. Measure one method here on a few procedural "
            "clips (the same measures, every layer of the sanity check) to see its deletion, insertion and "
            "sanity curves; the results are cached.")
