@@ -18,6 +18,7 @@ PAGES = {  # page name in role files -> (file, title, icon)
     "compare": ("views/compare.py", "Compare", ":material/view_column:"),
     "live": ("views/live.py", "Live", ":material/videocam:"),
     "model": ("views/model.py", "Model", ":material/neurology:"),
+    "evaluate": ("views/evaluate.py", "Evaluate", ":material/fact_check:"),
 }
 
 

@@ -31,9 +31,10 @@ from tests.e2e import (browser_page, choose_role, cut_labels, full_page_screensh
                        pick, served_app, wait_settled)
 from user_roles import load_roles  # noqa: E402
 
-TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model"}
+TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model", "evaluate": "Evaluate"}
 MODEL_TABS = ["3D kernels", "Class-maximising clips", "Layer activations"]
 MAKE = re.compile(r"^Make the ")
+MEASURE = re.compile(r"^Measure ")        # the Evaluate page's live curves
 
 
 def settle_page(page, name: str, play: float) -> None:
@@ -80,6 +81,10 @@ def snap(base: str, out: Path, roles: dict, pages: set[str] | None, width: int, 
                         switch.first.locator("label").first.click()
                         wait_settled(page)
                         page.wait_for_timeout(800)
+                if p == "evaluate":                         # the curves, measured live (a few seconds)
+                    page.get_by_role("button", name=MEASURE).click()
+                    wait_settled(page)
+                    page.wait_for_timeout(800)
                 for tab in MODEL_TABS if p == "model" else [None]:
                     if tab is not None:                     # the Model page: one shot per tab
                         page.get_by_role("tab", name=tab).click()

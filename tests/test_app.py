@@ -12,12 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from user_roles import load_roles
 from user_roles.roles import ROLES_DIR
+from xai_core import list_methods
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 ROLES = load_roles()
 VIEWS = {"explain": "views/explain.py", "compare": "views/compare.py", "live": "views/live.py",
-         "model": "views/model.py"}
+         "model": "views/model.py", "evaluate": "views/evaluate.py"}
 
 
 def app_as(role: str, **state) -> AppTest:
@@ -308,3 +309,80 @@ def test_influence_per_column_on_compare(tmp_path, monkeypatch):
     pros = [c.value for c in at.caption if c.value.startswith("for: **")]
     assert len(pros) == 8, pros                        # 4 per model
     assert all(p.startswith("for: **stand_up**") for p in pros[:4])      # c3d_small sees the order
+
+
+def test_evaluate_page_shows_the_measured_table_for_analyst_and_developer():
+    """c3d_small: a row per method the role offers, SmoothGrad failing the sanity check at 0.74, the
+    settings it was measured under; the page is not the operator's."""
+    for role in ("analyst", "developer"):
+        at = app_as(role, model="c3d_small")
+        at.switch_page(VIEWS["evaluate"]).run()
+        assert_clean(at)
+        assert at.title[0].value == "How far to trust each method"
+        table = at.dataframe[0].value
+        assert len(table) == len([m for m in list_methods() if ROLES[role].allows(m)])
+        smooth = table[table["Method"].str.startswith("SmoothGrad")].iloc[0]
+        assert smooth["Sanity"] == "FAIL" and smooth["Sanity ρ"] == "0.735"
+        assert "fails the sanity check (Spearman 0.74)" in smooth["Warnings"]
+        assert any("Measured on 8 procedural clips (seed 4" in c.value for c in at.caption)
+        assert any(w.value.startswith("**SmoothGrad** fails the sanity check on this model") for w in at.warning)
+    assert "evaluate" not in ROLES["operator"].pages
+    at = app_as("operator")                            # its address is the hidden "not this role's" page
+    assert_clean(at)
+    assert "evaluate" not in at.session_state["active_role"].pages
+
+
+def test_evaluate_page_marks_a_model_without_verdicts_not_measured(tmp_path, monkeypatch):
+    """An empty verdicts file: every row "not measured", no figure invented."""
+    from xai_core.metrics import verdicts
+
+    empty = tmp_path / "verdicts.json"
+    empty.write_text('{"models": {}}')
+    monkeypatch.setattr(verdicts, "VERDICTS_FILE", empty)
+    monkeypatch.setattr(verdicts.verdicts_for, "__defaults__", (empty,))
+    monkeypatch.setattr(verdicts.table_rows, "__defaults__", (empty,))
+    at = app_as("developer", model="c3d_small")
+    at.switch_page(VIEWS["evaluate"]).run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["Sanity"]) == {"not measured"} and set(table["Sanity ρ"]) == {"—"}
+    assert any("Not measured on c3d_small" in i.value for i in at.info)
+
+
+def test_the_method_picker_carries_the_measured_verdict():
+    """Explain on c3d_small: SmoothGrad's label says it fails the sanity check there; Grad-CAM's says nothing."""
+    at = _explain_page("developer", model="c3d_small", method="smoothgrad")
+    assert_clean(at)
+    box = at.sidebar.selectbox(key="method")
+    smooth = next(o for o in box.options if o.startswith("SmoothGrad"))      # options are the labels
+    assert "⚠ fails the sanity check (Spearman 0.74)" in smooth, box.options
+    assert not any("⚠" in o for o in box.options if o.startswith("Grad-CAM")), box.options
+    assert "fails the sanity check on this model" in box.help
+    assert any("⚠ Measured: fails the sanity check on this model" in c.value for c in at.sidebar.caption)
+
+
+def test_the_report_carries_the_measured_verdict():
+    from xai_core import explain, load_model, load_video, render
+
+    model = load_model("c3d_small")
+    clip = load_video(str(ROOT / "assets" / "samples" / "synthetic" / "walk_left.mp4"), model.spec)
+    html = render.html_report([explain(model, clip, "smoothgrad", samples=2)])
+    assert "Measured trust" in html
+    assert "fails the sanity check on this model" in html and "Spearman 0.74" in html
+
+
+def test_evaluate_page_measures_one_method_live_and_plots_its_curves(tmp_path, monkeypatch):
+    """The button runs xai_core.metrics.evaluate for Grad-CAM on one clip in a worker; the page then
+    plots deletion/insertion against random and the sanity check per layer."""
+    monkeypatch.setenv("XAI_CACHE_DIR", str(tmp_path))
+    at = app_as("developer", model="c3d_small", eval_method="grad_cam", eval_clips=1)
+    at.switch_page(VIEWS["evaluate"]).run()
+    assert_clean(at)
+    at.button(key="eval_go").click().run()
+    for _ in range(120):                               # the job runs in a worker: rerun until it is there
+        assert_clean(at)
+        if any("Sanity check" in m.value for m in at.markdown):
+            break
+        at.run()
+    assert any(m.value.startswith("**Sanity check**: Spearman ") for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not chromium_available(), reason="no chromium at
 
 ARTIFACTS = ROOT / "test-artifacts"
 ROLES = load_roles()
-TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model"}
+TITLES = {"explain": "Explain", "compare": "Compare", "live": "Live", "model": "Model", "evaluate": "Evaluate"}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,14 @@ def check_model(page, role):
     assert page.locator("[data-testid='stImage']").count() >= 1       # the kernel grid
 
 
-CHECKS = {"explain": check_explain, "compare": check_compare, "live": check_live, "model": check_model}
+def check_evaluate(page, role):
+    assert page.get_by_role("heading", name="How far to trust each method").is_visible()
+    page.get_by_text("Measured on 8 procedural clips").first.wait_for(state="visible", timeout=60_000)
+    assert page.locator("[data-testid='stDataFrame']").count() == 1   # the methods x measures table
+
+
+CHECKS = {"explain": check_explain, "compare": check_compare, "live": check_live, "model": check_model,
+          "evaluate": check_evaluate}
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -106,3 +106,13 @@ def test_compare_puts_i3d_beside_c3d_small_on_a_real_clip():
     assert len(frames) == 2
     # I3D's Grad-CAM values are tens of times c3d_small's: each column its own colour scale, said so
     assert any("each column has its own colour scale" in c.value for c in at.caption)
+
+
+@needs_i3d
+def test_evaluate_page_says_i3d_is_not_measured_and_offers_no_live_run():
+    """I3D's 400 Kinetics classes are not the procedural clips': every row "not measured", no button."""
+    at = page(str(ROOT / "views" / "evaluate.py"), "developer", model="i3d_k400")
+    clean(at)
+    assert set(at.dataframe[0].value["Sanity"]) == {"not measured"}
+    assert any("cannot be measured here" in c.value for c in at.caption)
+    assert not any(b.key == "eval_go" for b in at.button)

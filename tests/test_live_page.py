@@ -273,7 +273,7 @@ def test_a_page_the_role_lacks_names_the_roles_that_have_it(server):
         wait_settled(page)
         warning = page.locator("[data-testid='stAlertContentWarning']").first.inner_text()
         assert "Live is not a page of the Analyst role" in warning and f"Roles with it: {having}." in warning
-        assert nav_links(page) == ["Explain", "Compare"]              # still hidden from the page list
+        assert nav_links(page) == ["Explain", "Compare", "Evaluate"]  # still hidden from the page list
         page.screenshot(path=str(artifacts() / "analyst-live-address.png"))
         choose_role(page, "Operator")                                 # a role with it: the page itself
         assert page.get_by_role("heading", name="Live").is_visible()

@@ -446,3 +446,23 @@ def test_warnings_and_the_verdicts_file(tmp_path):
     assert load_verdicts(tmp_path / "none.json") == {} and verdicts_for("c3d_small", tmp_path / "none.json") == {}
     (tmp_path / "v.json").write_text(json.dumps({"models": {"c3d_small": {"methods": {"saliency": {"warnings": []}}}}}))
     assert verdicts_for("c3d_small", tmp_path / "v.json") == {"saliency": {"warnings": []}}
+
+
+def test_the_bundled_verdicts_in_brief_in_a_table_and_in_a_sentence():
+    """Every warning of assets/verdicts.json has a short form (the pickers') that begins the same way;
+    a method the file lacks is "not measured" with no figure; a report's sentence names both cases."""
+    from xai_core.metrics.verdicts import (MEASURES, brief, load_verdicts, table_rows, verdict_line,
+                                           verdicts_for)
+    for model in load_verdicts()["models"]:
+        for method, entry in verdicts_for(model).items():
+            short = brief(entry)
+            assert len(short) == len(entry["warnings"]), (model, method)
+            assert all(w.startswith(s.split(" (")[0]) for s, w in zip(short, entry["warnings"]))
+    assert brief(verdicts_for("c3d_small")["smoothgrad"]) == ["fails the sanity check (Spearman 0.74)"]
+    rows = table_rows("c3d_small", {"smoothgrad": "SmoothGrad", "no_such": "None such"})
+    assert rows[0]["Sanity"] == "FAIL" and rows[0]["Sanity ρ"] == 0.7352
+    assert rows[1]["Sanity"] == "not measured" and all(rows[1][c] is None for c in MEASURES if c != "Sanity")
+    assert set(MEASURES) <= set(rows[0])
+    assert "fails the sanity check on this model" in verdict_line("c3d_small", "smoothgrad")
+    assert "no warning" in verdict_line("c3d_small", "grad_cam")
+    assert "not measured" in verdict_line("i3d_k400", "grad_cam")

@@ -388,3 +388,34 @@ def get_index_ready(model_name: str, cache_folder: str, _model) -> bool | None:
     from xai_core.influence import index_ready
 
     return index_ready(_model)
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def verdicts(model_name: str | None) -> dict:
+    """{method: {figures..., "warnings": [...], "brief": [...]}} measured for the model
+    (assets/verdicts.json via xai_core.metrics.verdicts; {} when not measured or no model)."""
+    from xai_core.metrics.verdicts import brief, verdicts_for
+
+    if model_name is None:
+        return {}
+    return {m: {**v, "brief": brief(v)} for m, v in verdicts_for(model_name).items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _evaluation(model_name: str, method: str, n: int, _model, _progress=None) -> dict:
+    from xai_core.metrics.evaluate import Settings, evaluate
+
+    settings = Settings(n=n, sanity_clips=n, stability_clips=n)
+    with _model.lock:
+        return evaluate(_model, [method], settings, progress=_progress).to_dict()
+
+
+def get_evaluation(model_name: str, method: str, n: int, _model) -> dict:
+    """xai_core.metrics.evaluate of one method on n procedural clips (every layer of the sanity
+    check), as its dict with the curves; cached (here and on disk by the core)."""
+    return _evaluation(model_name, method, n, _model)
+
+
+def compute_evaluation(model_name: str, method: str, n: int, _model, progress=None) -> dict:
+    """The same into the cache, reporting `progress(fraction, message)`; for ui.jobs' threads."""
+    return _evaluation(model_name, method, n, _model, _progress=progress)

@@ -42,14 +42,22 @@ def models_ui(names: list[str], sample=None, key: str = "compare_models") -> lis
                           help="Each model gets the same video, sampled to its own input spec.")
 
 
-def methods_ui(methods, default: str, key: str = "compare_methods") -> list[str]:
+def methods_ui(methods, default: str, key: str = "compare_methods", models: list[str] = ()) -> list[str]:
     """Pick one or more attribution methods (the role's default first; see follow_role for a
-    role switch)."""
+    role switch). A method with a measured warning on one of `models` says so ("⚠"; the help names
+    the model and the warning)."""
     by_name = {m.name: m for m in methods}
+    measured = {model: cache.verdicts(model) for model in models}
+    warned = {n: [f"{model}: {'; '.join(v[n]['brief'])}" for model, v in measured.items()
+                  if n in v and v[n]["brief"]] for n in by_name}
+    label = lambda n: widgets.short_label(by_name[n]) + (" ⚠" if warned[n] else "")    # noqa: E731
+    relabel(key, [label(n) for n in by_name])                # the warnings change with the models
     follow_role(key, list(by_name), [default])
     return st.multiselect("Methods", list(by_name), default=_unless_set(key, [default]), key=key,
-                          format_func=lambda n: widgets.short_label(by_name[n]),
-                          help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in methods))
+                          format_func=label,
+                          help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}"
+                                           + (" *Measured:* " + "; ".join(warned[m.name]) + "."
+                                              if warned[m.name] else "") for m in methods))
 
 
 def target_ui(models, key: str = "compare_target"):

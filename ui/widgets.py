@@ -69,14 +69,18 @@ def load_ui(name: str, notice):
             bar.empty()
 
 
-def method_ui(methods=None, key: str = "method", default: str = "grad_cam", model=None) -> str:
+def method_ui(methods=None, key: str = "method", default: str = "grad_cam", model=None,
+              measured_on: str | None = None) -> str:
     """Pick an attribution method from the registry (its label; its cost in a caption below).
 
     With a `model`, each label says how long the method is expected to take on it here
     ("Integrated gradients · ≈ 35 s", with the model's defaults for the method; see
     xai_core.methods.cost; the first time, one pass of the model is timed).
     When the offer changes (a role switch), a choice that was the old default or is no longer
-    offered becomes the new default; a method the user picked that is still offered stays."""
+    offered becomes the new default; a method the user picked that is still offered stays.
+    Each label also carries what was measured of the method on the model (`measured_on`, else the
+    model's name; assets/verdicts.json via xai_core.metrics.verdicts): "⚠ fails the sanity check
+    (Spearman 0.74)"; the help and the caption below say it in full."""
     infos = methods or xai_core.list_methods()
     names = [m.name for m in infos]
     by_name = {m.name: m for m in infos}
@@ -88,18 +92,23 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam", mode
         if times:
             st.session_state[f"_times_{key}"] = ((model.name, tuple(names)), times)
 
-    def label(n: str) -> str:           # with a time, the short label: the sidebar is narrow
+    measured = cache.verdicts(measured_on or (model.name if model is not None else None))
+    warned = {n: v["brief"] for n, v in measured.items() if v["brief"]}
+
+    def label(n: str) -> str:           # with a time or a warning, the short label: the sidebar is narrow
         seconds = times.get(n)
+        warning = f" · ⚠ {warned[n][0]}" if n in warned else ""
         if seconds is None or seconds < 1:
-            return by_name[n].label
-        return f"{short_label(by_name[n])} · {describe(seconds)}"
+            return (short_label(by_name[n]) if warning else by_name[n].label) + warning
+        return f"{short_label(by_name[n])} · {describe(seconds)}{warning}"
 
     relabel(key, [label(n) for n in names])      # the times change with the model and with each run
     follow_role(key, names, default)
     index = names.index(default) if key not in st.session_state else 0     # else the session's value
     name = st.selectbox("Method", names, index=index, key=key,
                         format_func=label,
-                        help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}" for m in infos)
+                        help="\n\n".join(f"**{m.label}** ({m.cost}) — {m.description}"
+                                           + measured_help(measured.get(m.name)) for m in infos)
                         + ("\n\nTimes: expected on this machine with the model's defaults, from one forward "
                            "(and backward) pass of the model timed here, or from the method's last run."
                            if times else ""))
@@ -109,7 +118,17 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam", mode
     st.caption((f"{by_name[name].label}. " if timed else "") + f"{cost.capitalize()} method"
                + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else "")
                + (f"; expected {describe(now)} on {model.name} here." if now is not None else ""))
+    if name in warned:
+        st.caption(f"⚠ Measured: {'; '.join(measured[name]['warnings'])} (see the Evaluate page).")
     return name
+
+
+def measured_help(verdict: dict | None) -> str:
+    """A method's measured verdict on the model, for a picker's help ("" when not measured)."""
+    if verdict is None:
+        return ""
+    return (" *Measured on this model:* " + "; ".join(verdict["warnings"]) + "." if verdict["warnings"]
+            else " *Measured on this model:* no warning.")
 
 
 def estimates(model, names: list[str]) -> dict[str, float]:

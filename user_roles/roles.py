@@ -11,7 +11,7 @@ from xai_core.errors import XaiError
 from xai_core.methods.registry import COSTS, list_methods
 
 ROLES_DIR = Path(__file__).resolve().parent
-PAGES = ("explain", "compare", "live", "model")
+PAGES = ("explain", "compare", "live", "model", "evaluate")
 RENDERINGS = {
     "summary": "one plain-language sentence: what, how sure, when and where",
     "prediction": "the predicted class, its confidence and the top classes",

@@ -31,7 +31,7 @@ with st.sidebar:
     sample_clip, sample = video_ui()
     names = models_ui(model_names(), sample)
     offered = [m for m in list_methods() if role.allows(m)]
-    methods = methods_ui(offered, role.default_method)
+    methods = methods_ui(offered, role.default_method, models=names)
 
 if sample_clip is None:
     st.stop()

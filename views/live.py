@@ -16,7 +16,8 @@ with st.sidebar:
     source = live.source_ui()
     model = model_ui(key="live_model")
     methods = [m for m in list_methods() if role.allows(m) and m.cost == "cheap"]
-    method = method_ui(methods, key="live_method", default=role.default_method) if methods else None
+    method = method_ui(methods, key="live_method", default=role.default_method,
+                       measured_on=model.name if model is not None else None) if methods else None
     stride = st.select_slider("Frames between windows", live.STRIDES, value=8, key="live_stride",
                               help="A window of the model's frames is explained every this many source "
                                    "frames: smaller is smoother, larger keeps up more easily.")

@@ -3,6 +3,8 @@ and assets/verdicts.json (written by benchmarks/evaluate_methods.py) that the pi
 
     warnings(row)                  ["fails the sanity check on this model (...)", ...] from an evaluate row
     verdicts_for("c3d_small")      {method: {"warnings": [...], figures...}} from assets/verdicts.json
+    brief(verdicts_for(m)[method]) the warnings in a few words, for the method pickers' labels
+    verdict_line(model, method)    one sentence for a report (warnings, "no warning" or "not measured")
     table(evaluation)              the CLI's table, one line per method
 
 Thresholds: the sanity check's 0.5 (sanity.THRESHOLD); deletion worse than random when its AUC is
@@ -41,19 +43,52 @@ def near(value: float, threshold: float) -> str:
 
 def warnings(row: dict) -> list[str]:
     """Plain sentences for what a careful user must know before trusting this method on this model."""
-    f, out = figures(row), []
-    if f["sanity_passed"] is False:
-        out.append(f"fails the sanity check on this model: its map barely changes when the model's weights "
-                   f"are randomised (Spearman {near(f['sanity_spearman'], THRESHOLD)} at full randomisation, "
-                   f"pass below {THRESHOLD})")
-    if f["deletion_relative"] is not None and f["deletion_relative"] > 1:
-        out.append(f"deletion worse than random: removing its most relevant voxels first lowers the score "
-                   f"less than a random order (AUC {f['deletion_relative']:.2f}x random)")
-    if f["insertion_relative"] is not None and f["insertion_relative"] < 1:
-        out.append(f"insertion worse than random (AUC {f['insertion_relative']:.2f}x random)")
-    if f["stability"] is not None and f["stability"] < STABLE:
-        out.append(f"unstable across seeds: Spearman {f['stability']:.2f} between runs (stable from {STABLE})")
+    return [long for _, long in _checks(figures(row))]
+
+
+def brief(entry: dict) -> list[str]:
+    """The same warnings in a few words each, for a picker's label, from a verdicts_for() entry
+    (["fails the sanity check (Spearman 0.74)"]; [] when none)."""
+    return [short for short, _ in _checks(entry)]
+
+
+def _checks(f: dict) -> list[tuple[str, str]]:
+    """(short, long) per warning, from the headline figures (figures() or a verdicts-file entry)."""
+    out = []
+    if f.get("sanity_passed") is False:
+        rho = near(f["sanity_spearman"], THRESHOLD)
+        out.append((f"fails the sanity check (Spearman {rho})",
+                    f"fails the sanity check on this model: its map barely changes when the model's weights "
+                    f"are randomised (Spearman {rho} at full randomisation, pass below {THRESHOLD})"))
+    if f.get("deletion_relative") is not None and f["deletion_relative"] > 1:
+        out.append((f"deletion worse than random ({f['deletion_relative']:.2f}x)",
+                    f"deletion worse than random: removing its most relevant voxels first lowers the score "
+                    f"less than a random order (AUC {f['deletion_relative']:.2f}x random)"))
+    if f.get("insertion_relative") is not None and f["insertion_relative"] < 1:
+        out.append((f"insertion worse than random ({f['insertion_relative']:.2f}x)",
+                    f"insertion worse than random (AUC {f['insertion_relative']:.2f}x random)"))
+    if f.get("stability") is not None and f["stability"] < STABLE:
+        out.append((f"unstable across seeds (Spearman {f['stability']:.2f})",
+                    f"unstable across seeds: Spearman {f['stability']:.2f} between runs (stable from {STABLE})"))
     return out
+
+
+def verdict_line(model: str, method: str, label: str | None = None, path: Path | str = VERDICTS_FILE) -> str:
+    """One sentence on what was measured of `method` on `model`, for a report: its warnings, "no
+    warning", or "not measured", with the settings it was measured under."""
+    body = load_verdicts(path)
+    entry = body.get("models", {}).get(model, {}).get("methods", {}).get(method)
+    name = f"{label or method} on {model}"
+    if entry is None:
+        return f"{name}: not measured (no entry in assets/verdicts.json)"
+    s = body.get("settings", {})
+    how = (f"measured on {entry.get('n', s.get('n'))} procedural clips, seed {s.get('seed')}, "
+           f"fill {s.get('fill')}, {body.get('measured', 'date unknown')}")
+    said = "; ".join(entry.get("warnings") or []) or (
+        f"no warning (sanity Spearman {near(entry['sanity_spearman'], THRESHOLD)}, deletion "
+        f"{entry['deletion_relative']:.2f}x random)" if entry.get("sanity_spearman") is not None
+        and entry.get("deletion_relative") is not None else "no warning")
+    return f"{name}: {said} ({how})"
 
 
 def load_verdicts(path: Path | str = VERDICTS_FILE) -> dict:
@@ -107,3 +142,56 @@ def _mean_auc(curve: list[float]) -> float:
     import numpy as np
 
     return float(np.trapezoid(curve, np.linspace(0, 1, len(curve))))
+
+
+MEASURES = {   # column -> what it measures, in plain words (the Evaluate page's column help)
+    "Sanity ρ": "Spearman correlation between the method's map on the trained model and on the model with "
+                "every layer's weights randomised (Adebayo et al. 2018). A map that explains the model must "
+                f"change: it passes below {THRESHOLD}; near 1 it shows the input, not what the model learned.",
+    "Sanity": f"pass when the Spearman at full randomisation is below {THRESHOLD}, FAIL otherwise.",
+    "Deletion": "× random: the area under the class's probability as the most relevant voxels are removed first "
+                "(each filled with its pixel's mean over time), over the same for a random order. Below 1: "
+                "the map found what the score rests on; above 1: worse than random.",
+    "Frame deletion": "× random: the same removing whole frames in the map's order: does it rank the frames "
+                      "that matter?",
+    "Insertion": "× random: the reverse, the most relevant voxels put back first into an emptied clip. Above 1: "
+                 "better than random; below 1: worse.",
+    "Pointing": "share of clips whose most relevant voxel lies inside the evidence the procedural clip was drawn "
+                "with (clips where that is undefined, e.g. a flat map, left out).",
+    "Stability": f"for a method with a random seed: Spearman between its maps from different seeds (stable from "
+                 f"{STABLE}).",
+}
+
+
+def table_rows(model: str, methods: dict[str, str], path: Path | str = VERDICTS_FILE) -> list[dict]:
+    """One row per method ({name: label}) for `model` with the MEASURES columns from the verdicts
+    file; a method the file lacks is "not measured" (its figures None), never estimated."""
+    measured = verdicts_for(model, path)
+    rows = []
+    for name, label in methods.items():
+        f = measured.get(name)
+        if f is None:
+            rows.append({"Method": label, **{c: None for c in MEASURES}, "Sanity": "not measured",
+                         "Warnings": "not measured on this model"})
+            continue
+        rows.append({"Method": label, "Sanity ρ": f["sanity_spearman"],
+                     "Sanity": {True: "pass", False: "FAIL", None: "n/a"}[f["sanity_passed"]],
+                     "Deletion": f["deletion_relative"],
+                     "Frame deletion": f["deletion_frame_relative"],
+                     "Insertion": f["insertion_relative"], "Pointing": f["pointing"], "Stability": f["stability"],
+                     "Warnings": "; ".join(brief(f)) or "none"})
+    return rows
+
+
+def settings_line(path: Path | str = VERDICTS_FILE) -> str | None:
+    """How the verdicts file was measured, in words (None when there is no file)."""
+    body = load_verdicts(path)
+    if not body:
+        return None
+    s = body.get("settings", {})
+    return (f"Measured on {s.get('n')} procedural clips (seed {s.get('seed')}; the sanity check on "
+            f"{s.get('sanity_clips')}, stability on {s.get('stability_clips')} with seeds "
+            f"{', '.join(map(str, s.get('stability_seeds', [])))}), deletion and insertion filled with "
+            f"{s.get('fill')} in {s.get('steps')} steps against {s.get('random_orders')} random orders; "
+            f"{body.get('measured', 'date unknown')} on {body.get('device', 'an unknown machine')} "
+            f"(torch {body.get('torch', '?')}), by {body.get('written_by', '?')}.")

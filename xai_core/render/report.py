@@ -182,6 +182,7 @@ def _masthead(exps, heading: str, notes, look: _Look) -> str:
             ("Explained class", escape(", ".join(dict.fromkeys(e.target_label for e in exps)))),
             ("Colour scale", escape(_scale_text(exps, look))),
             ("Created", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))]
+    rows.append(("Measured trust", "<br>".join(escape(t) for t in _verdicts(exps))))
     all_notes = [*clip.notes, *notes]
     if all_notes:
         rows.append(("Notes", "<br>".join(escape(str(n)) for n in all_notes)))
@@ -190,6 +191,14 @@ def _masthead(exps, heading: str, notes, look: _Look) -> str:
             f'<p class="lede">{escape(summarise(exps[0], numbers, look.template))}</p>')
     return (f'<header class="masthead"><p class="kicker">Video explanation report</p>'
             f"<h1>{escape(heading)}</h1>{lede}<dl class=\"facts\">{facts}</dl></header>")
+
+
+def _verdicts(exps) -> list[str]:
+    """Per model x method reported: what assets/verdicts.json measured of it (metrics.verdicts)."""
+    from ..metrics.verdicts import verdict_line
+
+    pairs = dict.fromkeys((e.model, e.method, _label(e).split(" · ", 1)[1]) for e in exps)
+    return [verdict_line(model, method, label) for model, method, label in pairs]
 
 
 def _scale_text(exps, look: _Look) -> str:
