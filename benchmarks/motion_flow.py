@@ -39,7 +39,7 @@ from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.models.train import batches  # noqa: E402
 from xai_core.motion.flow import dis_flow  # noqa: E402
-from xai_core.motion.moving import THRESHOLD, moving_share  # noqa: E402
+from xai_core.motion.moving import RULE, moving_share  # noqa: E402
 from xai_core.motion.streams import explain_flow_stream  # noqa: E402
 
 ORDER = ("walk_left", "walk_right", "sit_down", "stand_up")
@@ -106,18 +106,18 @@ def main():
         f"`python benchmarks/motion_flow.py` on {datetime.date.today()}, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}: the {len(clips)} order clips ({', '.join(ORDER)}) of {a.n} fresh "
         f"clips (seed {a.seed}, never used in training or the scores above), each method explaining "
-        "the true class. Moving share: the share of positive relevance on voxels whose DIS flow is "
-        f"above {THRESHOLD:g} px/frame (`xai_core.motion.moving.moving_share`; the flow stream's "
-        "relevance lies on the T-1 flow fields and is scored on their magnitude, an RGB map on the "
-        "T frames on `frame_motion`: the larger of the flows into and out of each frame).", "",
+        "the true class. Moving share: the share of positive relevance on moving voxels "
+        f"({RULE}; `xai_core.motion.moving`, the rule chosen in \"What counts as a moving pixel\"; the "
+        "flow stream's relevance lies on the T-1 flow fields and is scored on their steady motion, an RGB "
+        "map on the T frames on the larger of the fields into and out of each frame).", "",
         f"A uniform map scores {uniform['mean']:.2f} on the frames ({uniform_flow['mean']:.2f} on the "
         "flow fields): the moving voxels' share of the clip.", "",
         f"The flow stream starts with a noise floor (`FlowStream.shrink`): each flow vector's length is "
         f"shrunk by {model.net.flow.floor:g} px/frame, so flow below it (most of DIS's reading of sensor "
         "noise: 0.39 px/frame at the median still voxel) is 0 to the stream and gradient relevance there is "
         "exactly 0 by construction; what the share tests for gradient methods is how much relevance sits "
-        f"between the floor and the {THRESHOLD:g} px/frame threshold (noise that survives the floor, the "
-        "slowest parts of the figure) rather than on clearly moving pixels. Grad-CAM (a coarse layer "
+        "on flow that survives the floor but is not steady motion (noise above 0.6 px/frame in one field, "
+        "the edges of the slow sit_down / stand_up figure) rather than on moving pixels. Grad-CAM (a coarse layer "
         "upsampled) and occlusion (windows of 3 fields x 8 x 8 px, which also cover still pixels) are not "
         "constrained that way. Before the floor (the same architecture trained on raw DIS flow, "
         "2026-12-01) the stream spread its relevance over the background noise: integrated gradients "
