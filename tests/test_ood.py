@@ -352,3 +352,30 @@ def test_i3d_warns_on_procedural_clips_and_noise(i3d):
     assert check(i3d, from_frames(noise, i3d.spec)).out_of_distribution is True
     flagged = detector.meta["measured"]["in_sample"]["ood_flagged"]
     assert flagged["synthetic_shipped"] >= 6 and flagged["noise_uniform"] == 6    # as docs/models.md reports
+
+
+def test_observe_reads_only_the_first_pass_of_its_own_thread():
+    """The hooks sit on a model other threads (other sessions) may run at the same time: a pass run
+    by another thread inside the block, or a second pass of this thread, is not read as the first
+    (found under load by tests/test_concurrency.py: "the first pass ran 1 clips, not 6")."""
+    import threading
+
+    from xai_core.ood.capture import observe
+
+    model = load_model("c3d_small")
+    detector, _ = detector_for(model)
+    assert detector is not None
+    x = torch.from_numpy(make_dataset(3, 9).clips).permute(0, 4, 1, 2, 3).float().div(255)
+    x = (x - torch.tensor(DEFAULT_SPEC.mean).view(1, 3, 1, 1, 1)) / torch.tensor(DEFAULT_SPEC.std).view(1, 3, 1, 1, 1)
+    with torch.no_grad():
+        with observe(model, detector.terms) as alone:
+            model(x)
+        with observe(model, detector.terms) as seen:
+            other = threading.Thread(target=lambda: model(x[:1]))
+            other.start()
+            other.join()                                       # another thread's pass: not counted
+            model(x)
+            model(x[:2])                                       # a second pass: not counted
+    assert seen.batch == 3 and set(seen.features) == set(alone.features)
+    for k in alone.features:
+        np.testing.assert_array_equal(seen.features[k], alone.features[k])

@@ -8,6 +8,8 @@ The hooks are removed in `finally`, on success and on error.
 """
 from __future__ import annotations
 
+import threading
+
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -41,27 +43,35 @@ def observe(model, terms):
     "layer" terms: channel_stats of that layer's output (a forward hook);
     "penultimate" terms: the input of the last nn.Linear, (N, D) (a forward pre-hook).
     Features are recorded on the first call of each hook (a layer that runs twice in one pass,
-    or a second pass in the same block, does not overwrite them).
+    or a second pass in the same block, does not overwrite them), and so is the batch size.
+    Only passes run by the thread that opened the block count: the hooks sit on a model that other
+    threads (other dashboard sessions) may run at the same time, and their passes must not be
+    read as this one's (found by tests/test_concurrency.py under load: "the first pass ran 1
+    clips, not 6").
     """
     seen = Seen()
     handles = []
+    owner = threading.get_ident()
 
     def on_input(module, inputs):
+        if threading.get_ident() != owner:
+            return
         video = inputs[0]
-        seen.batch = int(video.shape[0])
+        if seen.batch is None:
+            seen.batch = int(video.shape[0])
         for t in terms:
             if t.source == "input" and t.name not in seen.features:
                 seen.features[t.name] = noise_floor(video, model.spec)
 
     def on_layer(name):
         def hook(module, inputs, output):
-            if name not in seen.features:
+            if threading.get_ident() == owner and name not in seen.features:
                 seen.features[name] = channel_stats(output, seen.batch)
         return hook
 
     def on_head(name):
         def hook(module, inputs):
-            if name not in seen.features:
+            if threading.get_ident() == owner and name not in seen.features:
                 seen.features[name] = inputs[0].detach().double().cpu().numpy().reshape(seen.batch, -1)
         return hook
 
