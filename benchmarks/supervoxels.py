@@ -1,10 +1,10 @@
 """KernelSHAP and LIME on supervoxels: stability across seeds, cost, fill, supervoxel alignment.
 
-    python benchmarks/supervoxels.py [--models c3d_small r2plus1d_small] [--clips 2]
+    python benchmarks/supervoxels.py [--models c3d_small r2plus1d_small] [--clips 1]
         [--samples 500 1000 2000 4000] [--seeds 0 1 2] [--align-clips 32]
 
-(2 clips x 2 models x 2 methods x 3 seeds x 4000 samples: 96,000 forward passes, about 20
-minutes on two quiet CPU cores.)
+(Per clip: 2 models x 2 methods x 3 seeds x 4000 samples, 48,000 forward passes: about 8
+minutes on two quiet CPU cores, hours on a shared one.)
 
 On fresh procedural clips (seed 4, never used in training), each model explaining its own
 prediction, at the methods' defaults except n_samples:
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import time
 from itertools import combinations
@@ -81,6 +82,7 @@ def stability(model, x: torch.Tensor, target: int, method: str, samples: list[in
         largest = surrogates.supervoxel_attributions(model, x, target, labels, estimator=method, seed=seed,
                                                      n_samples=max(samples), **options).numpy()
         seconds.append(time.perf_counter() - t0)
+        print(f"  seed {seed}: {max(samples)} samples in {seconds[-1]:.0f} s", file=sys.stderr, flush=True)
         fits = prefix_fits(method, samples, ridge)
         assert np.allclose(fits[max(samples)], largest, rtol=0, atol=1e-9 * np.abs(largest).max())
         for n in samples:
@@ -149,7 +151,7 @@ def alignment_table(data, n_segments: int, spacings=(0.5, 1.0, 2.0, 4.0)) -> lis
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="*", default=["c3d_small", "r2plus1d_small"])
-    ap.add_argument("--clips", type=int, default=2)
+    ap.add_argument("--clips", type=int, default=1)
     ap.add_argument("--samples", nargs="*", type=int, default=[500, 1000, 2000, 4000])
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--align-clips", type=int, default=32)
@@ -201,12 +203,15 @@ def main():
 
     info = get_method("kernel_shap").options
     body = "\n".join([
-        f"Measured {datetime.date.today()} on procedural clips of seed {GT_SEED} (never used in training), "
-        f"{device_name('cpu')}, torch {torch.__version__}; `python benchmarks/supervoxels.py`. Defaults: "
+        "## KernelSHAP and LIME on supervoxels: stability across seeds, cost, the fill, the supervoxels", "",
+        f"Written by `python benchmarks/supervoxels.py`. Measured {datetime.date.today()} on procedural clips "
+        f"of seed {GT_SEED} (never used in training), {device_name('cpu')}, torch {torch.__version__}. Defaults: "
         f"n_segments {info['n_segments']}, n_samples {info['n_samples']}, fill {info['fill']}, "
-        f"batch_size {info['batch_size']}; SLIC time spacing {sv.TIME_SPACING:g}, compactness {sv.COMPACTNESS:g}.",
+        f"batch_size {info['batch_size']}; SLIC time spacing {sv.TIME_SPACING:g}, compactness {sv.COMPACTNESS:g}. "
+        f"Load average at the end: {os.getloadavg()[0]:.1f} (the seconds below are this machine's "
+        "under that load; a quiet 2-core CPU runs c3d_small at about 10 ms a pass).",
         "",
-        f"**Stability across seeds** ({len(picks)} clips, seeds {', '.join(map(str, a.seeds))}): Spearman's rank "
+        f"**Stability across seeds** ({len(picks)} clip{'s' * (len(picks) > 1)}, seeds {', '.join(map(str, a.seeds))}): Spearman's rank "
         "correlation of the supervoxel attributions between each pair of seeds, mean over pairs and clips "
         "(worst clip) · the share of the 5 largest |attributions| that every seed puts in its top 5 "
         "(Stability.top_agreement); and the seconds one clip takes at each n_samples, one seed "
