@@ -18,6 +18,7 @@ import pytest
 
 from tests.test_video import SMALL, coded_frame, coded_video, read_code, write_video
 from xai_core.errors import VideoError
+from xai_core.render.video import keep_scheduling
 from xai_core.video import iter_windows, load_video, probe, sample_indices
 from xai_core.video.decode import MAX_FAILURES
 
@@ -87,7 +88,7 @@ def case_video(path: Path) -> Path:
 def pyav_coded(path: Path, n: int, codec: str = "mpeg4", *, fmt: str | None = None, rate: int = 10,
                gop: int | None = None, options: dict | None = None, container_options: dict | None = None) -> Path:
     """n coded frames (64 x 48) written with PyAV in any codec and container."""
-    with av.open(str(path), "w", format=fmt, container_options=container_options or {}) as container:
+    with keep_scheduling(), av.open(str(path), "w", format=fmt, container_options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate, options=options or {})
         stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
         if gop:
@@ -298,6 +299,17 @@ def _av1(tmp_path: Path, n: int = 30, container: str = "mkv") -> Path:
     encoder = next(e for e in ("libsvtav1", "libaom-av1", "librav1e") if e in av.codecs_available)
     options = {"preset": "12"} if encoder == "libsvtav1" else {}
     return pyav_coded(tmp_path / f"av1.{container}", n, encoder, options=options)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="no CPU scheduling policies on this OS")
+def test_an_svt_av1_encode_leaves_the_scheduling_policy_as_it_was(tmp_path):
+    """libsvtav1 run as root switches its caller to SCHED_FIFO 99 and leaves it so (the suite then
+    hung on 2 cores: spinning threads starved the rest); keep_scheduling() puts the policy back."""
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV has no libsvtav1")
+    before = os.sched_getscheduler(0)
+    pyav_coded(tmp_path / "a.mkv", 4, "libsvtav1", options={"preset": "12"})
+    assert os.sched_getscheduler(0) == before
 
 
 @pytest.mark.parametrize("container", ["mkv", "mp4", "webm"])

@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -62,6 +64,27 @@ def write_video(path, frames: np.ndarray, fps: float = 8.0, min_side: int = 256,
     return path
 
 
+@contextmanager
+def keep_scheduling():
+    """Restore the calling thread's CPU scheduling policy after the block.
+
+    FFmpeg's SVT-AV1 encoder (libsvtav1, in PyAV's wheels), run as root, switches the thread that
+    opens it to real-time SCHED_FIFO priority 99 and leaves it so; every thread and process started
+    from it afterwards inherits that. On a 2-core machine two such threads that spin (OpenBLAS
+    waiting for its workers, a browser) then starve everything else: a numpy product that takes a
+    millisecond never ends (measured: the test suite hung for 90 minutes). Wrap any encoding in
+    this; a no-op where the OS has no scheduling policies.
+    """
+    get = getattr(os, "sched_getscheduler", None)
+    before = get(0) if get else None
+    param = os.sched_getparam(0) if get else None
+    try:
+        yield
+    finally:
+        if get and get(0) != before:
+            os.sched_setscheduler(0, before, param)
+
+
 def _write_av(path: Path, frames: np.ndarray, fps: float, fmt: str, codec: str, options: dict) -> None:
     """Encode with PyAV (FFmpeg): yuv420p, which every browser plays."""
     from fractions import Fraction
@@ -70,7 +93,7 @@ def _write_av(path: Path, frames: np.ndarray, fps: float, fmt: str, codec: str, 
 
     _, H, W, _ = frames.shape                                            # T, H, W, C
     container_options = {"movflags": "+faststart"} if fmt == "mp4" else {}
-    with av.open(str(path), "w", format=fmt, options=container_options) as out:
+    with keep_scheduling(), av.open(str(path), "w", format=fmt, options=container_options) as out:
         stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         for f in frames:
