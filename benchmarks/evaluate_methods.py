@@ -42,7 +42,8 @@ from xai_core.errors import XaiError  # noqa: E402
 from xai_core.methods.registry import get_method, list_methods  # noqa: E402
 from xai_core.metrics.evaluate import Settings, evaluate  # noqa: E402
 from xai_core.metrics.sanity import THRESHOLD  # noqa: E402
-from xai_core.metrics.verdicts import STABLE, VERDICTS_FILE, figures, load_verdicts, near, warnings  # noqa: E402
+from xai_core.metrics.verdicts import (STABLE, VERDICTS_FILE, figures, load_verdicts, near, warnings,  # noqa: E402
+                                      weights_digest)
 from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.relevance.export import strict_dumps  # noqa: E402
@@ -86,6 +87,9 @@ def main():
     for name in a.models:
         model = load_model(name, device=a.device)
         t0 = time.perf_counter()
+        if models.get(name, {}).get("weights_sha256") not in (None, weights_digest(name)):
+            print(f"{name}: retrained since the last run; its earlier figures are dropped", flush=True)
+            models[name] = {"methods": {}}
         entry = models.setdefault(name, {}).setdefault("methods", {})
         kinds = None
         for m in methods:                        # one at a time: a method refusing a model is recorded, not fatal
@@ -105,6 +109,7 @@ def main():
                   flush=True)
         if kinds is not None:
             models[name]["evidence_kind_accuracy"] = kinds
+        models[name]["weights_sha256"] = weights_digest(name)     # figures of other weights are never shown
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     known = {m.name for m in list_methods()}
     models = {k: {**d, "methods": {m: v for m, v in d.get("methods", {}).items() if m in known}}
@@ -153,6 +158,10 @@ def section(body: dict) -> str:
         "| stability | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, entry in body["models"].items():
+        if entry.get("weights_sha256") not in (None, weights_digest(model)):
+            lines.append(f"| {model} | all | | measured on earlier weights (retrained since): not shown in the "
+                         "pickers; re-run this script | | | | | | | |")
+            continue
         for m, f in entry["methods"].items():
             if "error" in f:
                 lines.append(f"| {model} | {m} | | refused: {f['error']} | | | | | | | |")

@@ -448,6 +448,23 @@ def test_warnings_and_the_verdicts_file(tmp_path):
     assert verdicts_for("c3d_small", tmp_path / "v.json") == {"saliency": {"warnings": []}}
 
 
+def test_figures_measured_on_other_weights_are_not_shown(tmp_path):
+    """The verdicts file records each model's weights digest; after a retraining its figures are
+    "not measured on these weights", never shown as the new model's."""
+    from xai_core.metrics.verdicts import stale, table_rows, verdict_line, verdicts_for, weights_digest
+    entry = {"warnings": [], "sanity_spearman": 0.2, "sanity_passed": True, "deletion_relative": 0.5,
+             "deletion_frame_relative": 0.9, "insertion_relative": 1.2, "pointing": 0.5, "stability": None}
+    path = tmp_path / "v.json"
+    for digest, shown in ((weights_digest("c3d_small"), True), ("0" * 64, False)):
+        path.write_text(json.dumps({"models": {"c3d_small": {"weights_sha256": digest,
+                                                             "methods": {"saliency": entry}}}}))
+        assert stale("c3d_small", path) is not shown
+        assert (verdicts_for("c3d_small", path) == {"saliency": entry}) is shown
+        assert ("not measured on these weights" in verdict_line("c3d_small", "saliency", path=path)) is not shown
+        assert (table_rows("c3d_small", {"saliency": "Saliency"}, path)[0]["Sanity"] == "not measured") is not shown
+    assert len(weights_digest("c3d_small")) == 64 and weights_digest("i3d_k400") is None
+
+
 def test_the_bundled_verdicts_in_brief_in_a_table_and_in_a_sentence():
     """Every warning of assets/verdicts.json has a short form (the pickers') that begins the same way;
     a method the file lacks is "not measured" with no figure; a report's sentence names both cases."""

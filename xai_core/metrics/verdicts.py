@@ -5,6 +5,7 @@ and assets/verdicts.json (written by benchmarks/evaluate_methods.py) that the pi
     verdicts_for("c3d_small")      {method: {"warnings": [...], figures...}} from assets/verdicts.json
     brief(verdicts_for(m)[method]) the warnings in a few words, for the method pickers' labels
     verdict_line(model, method)    one sentence for a report (warnings, "no warning" or "not measured")
+    stale("two_stream")            whether the file's figures were measured on other weights (then not shown)
     table(evaluation)              the CLI's table, one line per method
 
 Thresholds: the sanity check's 0.5 (sanity.THRESHOLD); deletion worse than random when its AUC is
@@ -14,6 +15,7 @@ seeds is below 0.9 (the level issue 10 sets for LIME and KernelSHAP's defaults).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from .sanity import THRESHOLD
@@ -79,6 +81,9 @@ def verdict_line(model: str, method: str, label: str | None = None, path: Path |
     body = load_verdicts(path)
     entry = body.get("models", {}).get(model, {}).get("methods", {}).get(method)
     name = f"{label or method} on {model}"
+    if entry is not None and stale(model, path):
+        return (f"{name}: not measured on these weights (assets/verdicts.json was measured on an earlier "
+                "training of the model; re-run benchmarks/evaluate_methods.py)")
     if entry is None:
         return f"{name}: not measured (no entry in assets/verdicts.json)"
     s = body.get("settings", {})
@@ -101,8 +106,41 @@ def load_verdicts(path: Path | str = VERDICTS_FILE) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def weights_digest(model: str) -> str | None:
+    """sha256 of a bundled model's weights file (None for other models, or when it is missing):
+    the verdicts file records it per model, so figures measured on other weights are never shown."""
+    from ..models.registry import bundled_names, bundled
+
+    if model not in bundled_names():
+        return None
+    path = bundled(model).weights
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stale(model: str, path: Path | str = VERDICTS_FILE) -> bool:
+    """Whether the file's figures for `model` were measured on other weights than the model has now
+    (False when the file records no digest for it, or the model is not bundled)."""
+    recorded = load_verdicts(path).get("models", {}).get(model, {}).get("weights_sha256")
+    now = weights_digest(model) if recorded else None
+    return bool(recorded and now and recorded != now)
+
+
 def verdicts_for(model: str, path: Path | str = VERDICTS_FILE) -> dict:
-    """{method: {figures..., "warnings": [...]}} measured for `model` ({} when not measured)."""
+    """{method: {figures..., "warnings": [...]}} measured for `model` ({} when not measured, or when
+    measured on other weights than the bundled model has now: see stale())."""
+    if stale(model, path):
+        return {}
     return dict(load_verdicts(path).get("models", {}).get(model, {}).get("methods", {}))
 
 
