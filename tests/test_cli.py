@@ -101,6 +101,23 @@ def test_explain_with_target_label_and_option(tmp_path):
     assert (out / "overlay.mp4").exists()
 
 
+def test_an_expensive_method_estimates_and_draws_progress_on_stderr_unless_quiet(tmp_path, capsys):
+    """Occlusion: 'about N s' before it starts, then a bar per tenth (stderr is not a terminal here)
+    ending at 100% of the passes; --quiet: neither; stdout the same either way."""
+    args = ["explain", str(SAMPLE), "--model", "c3d_small", "--method", "occlusion",
+            "--option", "window=[8,32,32]", "--option", "stride=[8,32,32]"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    said = capsys.readouterr()
+    lines = said.err.splitlines()
+    assert lines[0].startswith("occlusion on c3d_small: about ") and "estimated from one timed pass" in lines[0]
+    bars = [line for line in lines if line.startswith("[")]
+    assert bars[0].split("]")[1].strip().startswith("0%") and "100% 9 of 9 forward passes" in bars[-1], bars
+    assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert not [line for line in quiet.err.splitlines() if line.startswith(("[", "occlusion on"))]
+    assert quiet.out.replace(str(tmp_path / "b"), "") == said.out.replace(str(tmp_path / "a"), "")
+
+
 def test_explain_at_the_models_frame_rate(tmp_path, capsys):
     """--sampling fps: a model spec with fps (c3d_small's net and weights, declared at 30 fps) takes
     16 consecutive frames of a 30 fps clip from its middle; result.json says so."""

@@ -84,6 +84,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="how the model's frames are taken from the video: spread evenly over the whole "
                         "clip (default), or fps: at the model's frame rate (models whose spec gives fps, "
                         "e.g. i3d_k400), from the middle of the video")
+    e.add_argument("--quiet", action="store_true",
+                   help="no time estimate and no progress bar on stderr (an expensive method draws one)")
     e.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
                    help="let a model spec's factory come from MODULE (and its submodules); repeatable. "
                         "Trusted without it: torchvision.models.video, the bundled zoo, a module in the "
@@ -121,6 +123,13 @@ def _build_parser() -> argparse.ArgumentParser:
     metrics_cli.add_arguments(v)
     v.set_defaults(run=metrics_cli.run)
     return p
+
+
+def _duration(seconds: float) -> str:
+    """'0.4 s', '12 s', '3.5 min' for a time estimate."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _positive(kind):
@@ -306,7 +315,20 @@ def _explain(args) -> int:
     t0 = time.perf_counter()
     clip = load_video(args.video, model.spec, sampling=args.sampling)
     decode_ms = (time.perf_counter() - t0) * 1000
-    exp = explain(model, clip, args.method, target=args.target, **options)
+    bar = None
+    if not args.quiet and info.cost != "cheap":        # the cheap methods end before a bar would help
+        from .methods.cost import estimate_seconds
+        from .progress_bar import ProgressBar
+
+        seconds = estimate_seconds(model, args.method, options)
+        print(f"{args.method} on {model.name}: about {_duration(seconds)} (estimated from one timed pass "
+              "of the model here)", file=sys.stderr, flush=True)
+        bar = ProgressBar()
+    try:
+        exp = explain(model, clip, args.method, target=args.target, progress=bar, **options)
+    finally:
+        if bar is not None:
+            bar.close()
     motion = None
     if args.split is not None:
         from .motion.analysis import analyse_motion

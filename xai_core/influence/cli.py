@@ -7,8 +7,6 @@ cached (see `index`). Bad input: one line `error: ...` and exit code 2 (xai_core
 """
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 from ..errors import XaiError
@@ -37,29 +35,6 @@ def add_arguments(p) -> None:
                    help="let a model spec's factory come from MODULE (see: explain --help)")
 
 
-class ProgressBar:
-    """progress(fraction, message) drawn as one updating line on a stream (stderr)."""
-
-    def __init__(self, stream=None, width: int = 28, every: float = 0.2):
-        self.stream, self.width, self.every = stream or sys.stderr, width, every
-        self.last, self.drawn = 0.0, False
-
-    def __call__(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if fraction < 1 and self.drawn and now - self.last < self.every:
-            return
-        self.last, self.drawn = now, True
-        fraction = min(max(fraction, 0.0), 1.0)
-        filled = int(self.width * fraction)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {int(fraction * 100):3d}% {message}\x1b[K")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def run(args) -> int:
     """`python -m xai_core influence`: check the input, query, write influence.json and the thumbnails."""
     from .. import load_model, load_video
@@ -84,6 +59,8 @@ def run(args) -> int:
     else:
         reference = None
     clip = load_video(args.video, model.spec)
+    from ..progress_bar import ProgressBar
+
     bar = None if args.quiet else ProgressBar()
     try:
         result = influence(model, clip, reference, top=args.top, target=args.target, method=args.method,

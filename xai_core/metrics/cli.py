@@ -64,7 +64,7 @@ def run(args) -> int:
     from ..methods.options import validate_options
     from ..methods.registry import get_method, list_methods
     from ..relevance.export import strict_dumps
-    from ..influence.cli import ProgressBar
+    from ..progress_bar import ProgressBar
     from .evaluate import Settings, evaluate, procedural_clips
     from .verdicts import table
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -67,39 +66,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.add_argument("--trust-module", action="append", default=[], metavar="MODULE",
                    help="let a model spec's factory come from MODULE (see: explain --help)")
-
-
-class Bar:
-    """A progress bar on a stream: redrawn in place on a terminal, a line per tenth elsewhere."""
-
-    def __init__(self, stream=None, width: int = 28):
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.drawn = False
-        self.tenth = -1
-
-    def __call__(self, fraction: float, message: str) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        full = int(round(fraction * self.width))
-        line = f"[{'#' * full}{'-' * (self.width - full)}] {fraction:4.0%} {message}"
-        if self.tty:
-            self.stream.write("\r" + line[:118].ljust(118))
-            self.drawn = True
-        elif int(fraction * 10) > self.tenth:
-            self.tenth = int(fraction * 10)
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn = False
-
-
-def _quiet(fraction: float, message: str) -> None:
-    pass
 
 
 def _safe(name: str) -> str:
@@ -185,7 +151,9 @@ def run(args) -> int:
     classes, clip, layer, kernel_layers = _check_inputs(args, model)
     stems = _file_names([model.label(i) for i in classes])
     check_out_dir(out, [f"max_{s}{x}" for s in stems.values() for x in (".webm", ".json", "_tube.png", "_seeds.png")])
-    bar = _quiet if args.quiet else Bar()
+    from ..progress_bar import ProgressBar, quiet
+
+    bar = quiet if args.quiet else ProgressBar()
     try:
         out.mkdir(parents=True, exist_ok=True)
         summary = {"model": model.name, "files": {}}
@@ -198,7 +166,7 @@ def run(args) -> int:
     except OSError as e:
         raise XaiError(f"--out {out}: writing failed ({e.strerror or e})") from None
     finally:
-        if isinstance(bar, Bar):
+        if isinstance(bar, ProgressBar):
             bar.close()
     for c in summary["classes"]:
         print(f"{c['label']}: p = {c['probability']:.3f} ({c['steps']} steps, {c['seeds']} seed"
