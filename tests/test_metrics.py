@@ -315,6 +315,35 @@ def test_stability_of_a_noisy_method_is_below_one(trained_linear):
         stability(model, x, y, noisy, seeds=(3, 3))
 
 
+def test_maps_already_computed_are_reused_with_the_same_result(trained_linear):
+    """evaluate() hands the sanity check its trained maps and stability the maps of the method's own
+    seed: the figures are those of computing them again, and those runs are not made."""
+    from xai_core.metrics.maps import relevance_maps
+    model, x, y = trained_linear
+    calls = []
+
+    def noisy(model, video, target, seed: int = 0):
+        calls.append(seed)
+        g = torch.Generator().manual_seed(seed)
+        return gradient_times_input(model, video, target) + 0.1 * torch.randn(video.shape[0], T, H, W, generator=g,
+                                                                              dtype=video.dtype)
+    maps = relevance_maps(model, noisy, x, y, {})
+    calls.clear()
+    fresh = stability(model, x, y, noisy, seeds=(0, 1, 2))
+    n = len(calls)
+    calls.clear()
+    reused = stability(model, x, y, noisy, seeds=(0, 1, 2), known={0: maps})
+    assert np.array_equal(fresh.spearman, reused.spearman, equal_nan=True) and len(calls) == n * 2 // 3
+    calls.clear()
+    fresh = sanity_check(model, x, y, noisy)
+    n = len(calls)
+    calls.clear()
+    reused = sanity_check(model, x, y, noisy, trained=maps)
+    assert np.array_equal(fresh.spearman, reused.spearman, equal_nan=True) and len(calls) == n // 2
+    with pytest.raises(ValueError, match="trained maps"):
+        sanity_check(model, x, y, noisy, trained=maps[:1])
+
+
 # ------------------------------------------------------------------------------ evaluate + CLI
 
 QUICK = ["--n", "2", "--steps", "4", "--sanity-clips", "1", "--sanity-steps", "1", "--stability-clips", "1"]

@@ -189,13 +189,15 @@ def _evaluate_method(model, method: str, options: dict, video, target, masks, s:
     k = min(s.sanity_clips, len(video))
     steps = None if s.sanity_steps is None else _spread(len(layers), s.sanity_steps)
     sanity = sanity_check(model, video[:k], target[:k], method, options, steps=steps, seed=s.seed,
-                          progress=say.part("sanity"))
+                          progress=say.part("sanity"), trained=maps[:k])           # the maps above, not again
     stable = None
     if is_stochastic(method):
         k = min(s.stability_clips, len(video))
+        own = {**info.options, **options}.get("seed")                      # the seed the maps above used
         stable = stability(model, video[:k], target[:k], method,
                            {o: v for o, v in options.items() if o != "seed"}, seeds=s.stability_seeds,
-                           progress=say.part("stability")).to_dict()
+                           progress=say.part("stability"),
+                           known={own: maps[:k]} if own is not None else None).to_dict()
     scored = [p.hit for p in points if p.hit is not None]
     reasons = {}
     for p in points:
@@ -260,8 +262,10 @@ def _method_split(method, options, shape, s: Settings, layers: int) -> list[floa
     """Forward passes of one method's stages: maps, curves, sanity check, stability."""
     N, one = shape[0], _passes(method, options, shape)
     measured = layers if s.sanity_steps is None else min(s.sanity_steps, layers)
-    stab = len(s.stability_seeds) * min(s.stability_clips, N) * one if is_stochastic(method) else 0
-    return [N * one, N * _curve_passes(shape, s), (1 + measured) * min(s.sanity_clips, N) * one, stab]
+    own = {**get_method(method).options, **options}.get("seed")
+    seeds = len(s.stability_seeds) - (own in s.stability_seeds)           # the maps' own seed is reused
+    stab = seeds * min(s.stability_clips, N) * one if is_stochastic(method) else 0
+    return [N * one, N * _curve_passes(shape, s), measured * min(s.sanity_clips, N) * one, stab]   # trained maps reused
 
 
 def _plain(options: dict) -> dict:

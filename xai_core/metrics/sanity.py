@@ -77,21 +77,27 @@ class SanityCheck:
 
 def sanity_check(model, video: torch.Tensor, target, method, options: dict | None = None, *,
                  steps: list[int] | None = None, seed: int = 0, clips_per_call: int = 8,
-                 progress: Progress | None = None) -> SanityCheck:
+                 progress: Progress | None = None, trained: list | None = None) -> SanityCheck:
     """Cascading randomisation of `method` (a registered name, or a function as relevance_maps
     takes) on clips `video` (N, C, T, H, W), targets (N,).
 
     steps    the 0-based steps after which the map is recomputed (default: every layer); the last
              step (every layer random) is always measured. Each measured step costs one run of the
              method on the N clips; the layers are re-initialised in order regardless.
+    trained  the trained model's maps of these clips with these options, when already computed
+             (relevance_maps' output: evaluate() has them from the deletion curves); else computed.
     Raises ValueError for a model without parameters, MethodError as run_method does.
     """
     layers = cascade_layers(model, video[:1])
     last = len(layers) - 1
     steps = sorted({min(max(int(s), 0), last) for s in (steps if steps is not None else range(len(layers)))} | {last})
-    runs = 1 + len(steps)                                  # the trained map, then one per measured step
-    trained = relevance_maps(model, method, video, target, options, clips_per_call,
-                             part(progress, 0, 1 / runs, "sanity, trained: "))
+    runs = (trained is None) + len(steps)                  # the trained map, then one per measured step
+    if trained is None:
+        trained = relevance_maps(model, method, video, target, options, clips_per_call,
+                                 part(progress, 0, 1 / runs, "sanity, trained: "))
+    elif len(trained) != len(video):
+        raise ValueError(f"sanity_check: {len(trained)} trained maps for {len(video)} clips")
+    first = runs - len(steps)
     randomised = copy.deepcopy(model)
     modules = dict(randomised.named_modules())
     rho, sim, notes = [], [], []
@@ -103,7 +109,7 @@ def sanity_check(model, video: torch.Tensor, target, method, options: dict | Non
                 continue
             try:
                 maps = relevance_maps(randomised, method, video, target, options, clips_per_call,
-                                      part(progress, (1 + steps.index(i)) / runs, 1 / runs,
+                                      part(progress, (first + steps.index(i)) / runs, 1 / runs,
                                            f"sanity, {i + 1} of {len(layers)} layers random: "))
             except MethodError as e:                       # e.g. a randomised LSTM whose scores overflow
                 notes.append(f"step {i + 1} ({name}): no map ({e}); its figures are n/a")

@@ -56,11 +56,14 @@ class Stability:
 
 
 def stability(model, video: torch.Tensor, target, method, options: dict | None = None, *,
-              seeds=SEEDS, clips_per_call: int = 8, progress: Progress | None = None) -> Stability:
+              seeds=SEEDS, clips_per_call: int = 8, progress: Progress | None = None,
+              known: dict | None = None) -> Stability:
     """Run `method` once per seed on clips `video` (N, C, T, H, W), targets (N,), and compare the maps.
 
     `options` must not hold "seed" (the seeds are this function's). Costs len(seeds) runs of the
-    method. Raises ValueError for fewer than 2 seeds or a seed in options.
+    method, less those in `known` ({seed: the maps of these clips with that seed}, as
+    relevance_maps returns them: evaluate() has the method's own seed from the deletion curves).
+    Raises ValueError for fewer than 2 seeds or a seed in options.
     """
     seeds = tuple(int(s) for s in seeds)
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
@@ -69,9 +72,14 @@ def stability(model, video: torch.Tensor, target, method, options: dict | None =
     if "seed" in options:
         raise ValueError("stability: give the seeds as `seeds`, not as the option 'seed'")
     stochastic = is_stochastic(method)
-    runs = []
-    for i, seed in enumerate(seeds):
-        say = part(progress, i / len(seeds), 1 / len(seeds), f"stability, seed {seed}: ")
+    known = {int(k): v for k, v in (known or {}).items() if len(v) == len(video)} if stochastic else {}
+    runs, todo = [], [s for s in seeds if s not in known]
+    for seed in seeds:
+        if seed in known:
+            runs.append(known[seed])
+            continue
+        i = todo.index(seed)
+        say = part(progress, i / len(todo), 1 / len(todo), f"stability, seed {seed}: ")
         runs.append(relevance_maps(model, method, video, target,
                                    {**options, "seed": seed} if stochastic else options, clips_per_call, say))
     pairs = [[_agreement(a, b) for a, b in zip(runs[i], runs[j])] for i, j in combinations(range(len(runs)), 2)]
