@@ -490,7 +490,9 @@ def test_figures_measured_on_other_weights_are_not_shown(tmp_path):
         assert stale("c3d_small", path) is not shown
         assert (verdicts_for("c3d_small", path) == {"saliency": entry}) is shown
         assert ("not measured on these weights" in verdict_line("c3d_small", "saliency", path=path)) is not shown
-        assert (table_rows("c3d_small", {"saliency": "Saliency"}, path)[0]["Sanity"] == "not measured") is not shown
+        row = table_rows("c3d_small", {"saliency": "Saliency"}, path)[0]
+        assert (row["Sanity"] == "not measured") is not shown
+        assert ("not measured on these weights" in row["Warnings"]) is not shown
     assert len(weights_digest("c3d_small")) == 64 and weights_digest("i3d_k400") is None
 
 

@@ -205,12 +205,14 @@ def table_rows(model: str, methods: dict[str, str], path: Path | str = VERDICTS_
     """One row per method ({name: label}) for `model` with the MEASURES columns from the verdicts
     file; a method the file lacks is "not measured" (its figures None), never estimated."""
     measured = verdicts_for(model, path)
+    why = ("not measured on these weights (the figures are of an earlier training of the model; re-run "
+           "benchmarks/evaluate_methods.py)" if stale(model, path) else "not measured on this model")
     rows = []
     for name, label in methods.items():
         f = measured.get(name)
         if f is None:
             rows.append({"Method": label, **{c: None for c in MEASURES}, "Sanity": "not measured",
-                         "Warnings": "not measured on this model"})
+                         "Warnings": why})
             continue
         rows.append({"Method": label, "Sanity ρ": f["sanity_spearman"],
                      "Sanity": {True: "pass", False: "FAIL", None: "n/a"}[f["sanity_passed"]],
