@@ -324,6 +324,9 @@ def test_evaluate_page_shows_the_measured_table_for_analyst_and_developer():
         smooth = table[table["Method"].str.startswith("SmoothGrad")].iloc[0]
         assert smooth["Sanity"] == "FAIL" and smooth["Sanity ρ"] == "0.735"
         assert "fails the sanity check (Spearman 0.74)" in smooth["Warnings"]
+        pointing = dict(zip(table["Method"], table["Pointing"]))   # the rate over the clips where it applies
+        assert pointing["Occlusion"] == "0% of 1 (7 n/a)" and pointing["Temporal occlusion"] == "n/a on all 8"
+        assert pointing["Grad-CAM"] == "75%"
         assert any("Measured on 8 procedural clips (seed 4" in c.value for c in at.caption)
         assert any(w.value.startswith("**SmoothGrad** fails the sanity check on this model") for w in at.warning)
     assert "evaluate" not in ROLES["operator"].pages

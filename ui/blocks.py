@@ -425,7 +425,7 @@ def influence_block(v: View) -> None:
             for col, (e, data) in zip(st.columns(per_row), shown[row:row + per_row]):
                 col.video(data, format="video/webm", loop=True, autoplay=True, muted=True)
                 same = ":green-badge[same class]" if e.same_class else ":gray-badge[other class]"
-                col.caption(f"**{e.label}** · {e.score:+.3g} {same}  \n{e.source}")
+                col.caption(f"**{e.label}** · {e.score:+#.3g} {same}  \n{e.source}")
     for note in result.notes:
         st.caption(f"Note: {note}")
 

@@ -194,7 +194,7 @@ def influence_ui():
                                            lambda x=x, side=side: thumbnail_strip(x, side, 4, 56)),
                              width="stretch")
                     same = ":green-badge[same class]" if x.same_class else ":gray-badge[other class]"
-                    st.caption(f"{'for' if side == 'proponent' else 'against'}: **{x.label}** · {x.score:+.3g} "
+                    st.caption(f"{'for' if side == 'proponent' else 'against'}: **{x.label}** · {x.score:+#.3g} "
                                f"{same} · {x.source}")
     st.caption("Orange frames: training clips that pushed the model towards its answer; blue: against it "
                "(TracIn-CP with normalised gradients, Pruthi et al. 2020). The examples follow each model's "

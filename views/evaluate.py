@@ -35,6 +35,12 @@ rows = table_rows(model.name, {n: short_label(get_method(n)) for n in methods})
 FORMATS = {"Sanity ρ": "{:.3f}", "Deletion": "{:.2f}×", "Frame deletion": "{:.2f}×", "Insertion": "{:.2f}×",
            "Pointing": "{:.0%}", "Stability": "{:.2f}"}
 shown = [{c: "—" if v is None else FORMATS[c].format(v) if c in FORMATS else v for c, v in r.items()} for r in rows]
+measured = verdicts_for(model.name)
+for r, name in zip(shown, methods):             # the pointing rate over the clips where it applies, and how many
+    f = measured.get(name, {})
+    na, n = f.get("pointing_not_applicable") or 0, f.get("n")
+    if na and n:
+        r["Pointing"] = f"{r['Pointing']} of {n - na} ({na} n/a)" if n > na else f"n/a on all {n}"
 st.dataframe(shown, hide_index=True, width="stretch", key="eval_table",
              column_config={c: st.column_config.Column(help=text) for c, text in MEASURES.items()})
 for name in methods:

@@ -80,6 +80,9 @@ def load_model(model: str | dict | Path, device: str | torch.device = "cpu",
                                trust=trust)
     if str(model) in packaged_names():
         return load_packaged(str(model), device, progress)
+    if str(model) not in bundled_names():
+        raise ModelSpecError(f"unknown model {str(model)!r}; bundled models: {', '.join(bundled_names())}; "
+                             f"packaged: {', '.join(packaged_names())} (or give a model spec .yaml)")
     return load_bundled(str(model), device)
 
 
