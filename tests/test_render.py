@@ -162,6 +162,18 @@ def test_tube_without_relevance_has_no_path():
     assert np.isnan(tube.path).all() and tube.key_frames == []
 
 
+def test_a_part_too_faint_to_show_on_a_shared_scale_has_no_path_and_no_key_frame():
+    """The spatial part of a motion clip drawn on the scale of the whole: 1e-6 of it is no heat at
+    all, so no centroid line and no framed key frame (the fresh-user check saw both on a blank tube);
+    a tenth of the scale and more still gets them."""
+    rel, _ = _moving_blob()
+    scale = float(np.abs(rel).max())
+    faint = render_tube(_frames(), rel * 1e-6, scale=scale, key_frames=[3, 9])
+    assert np.isnan(faint.path).all() and faint.key_frames == []
+    shown = render_tube(_frames(), rel * 0.5, scale=scale, key_frames=[3, 9])
+    assert not np.isnan(shown.path).any() and shown.key_frames == [3, 9]
+
+
 # ------------------------------------------------------------------------------------ curve
 
 

@@ -237,6 +237,12 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     canvas[:] = background
     order = list(range(n)) if front == "last" else list(range(n - 1, -1, -1))   # back to front
     colours = None if rgba is None else _rgba_on(rgba, relevance.shape, shown, geo.tile)
+    if colours is None:             # no heat drawn on a frame (all under `floor` of the scale): no key frame,
+        seen = np.abs(values).reshape(n, -1).max(1) > floor               # no path point (a part near 0 on a
+        is_key &= seen                                                    # scale shared with larger parts)
+        keys = [k for k, ok in zip(shown, seen) if ok and k in keys]
+    else:
+        seen = np.ones(n, bool)
     tiles = _tiles(resize_frames(frames[shown], geo.tile), values, weight, canvas[0, 0],
                    mode, cmap, alpha, floor, dim, colours)
     covers = _stack(canvas, geo, tiles, is_key, order)
@@ -247,7 +253,7 @@ def render_tube(frames: np.ndarray, relevance: np.ndarray, *, mode: str = "posit
     if path:
         grid = relevance_path(relevance[shown], along, path)              # (n, 2) relevance pixels
         H, W = relevance.shape[1:]
-        for i in np.flatnonzero(~np.isnan(grid[:, 0]) & (weight >= path_floor)):
+        for i in np.flatnonzero(~np.isnan(grid[:, 0]) & (weight >= path_floor) & seen):
             points[i] = geo.to_canvas(i, grid[i] * [geo.tile[1] / W, geo.tile[0] / H])
         _draw_path(canvas, points, weight, is_key, faint)
     numbers = list(range(T)) if frame_numbers is None else [int(v) for v in frame_numbers]
