@@ -42,8 +42,8 @@ from xai_core.errors import XaiError  # noqa: E402
 from xai_core.methods.registry import get_method, list_methods  # noqa: E402
 from xai_core.metrics.evaluate import Settings, evaluate  # noqa: E402
 from xai_core.metrics.sanity import THRESHOLD  # noqa: E402
-from xai_core.metrics.verdicts import (STABLE, VERDICTS_FILE, figures, load_verdicts, near, warnings,  # noqa: E402
-                                      weights_digest)
+from xai_core.metrics.verdicts import (STABLE, VERDICTS_FILE, figures, load_verdicts, near,  # noqa: E402
+                                      options_text, warnings, weights_digest)
 from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.relevance.export import strict_dumps  # noqa: E402
@@ -171,7 +171,7 @@ def section(body: dict) -> str:
                 lines.append(f"| {model} | {m} | | refused: {f['error']} | | | | | | | |")
                 continue
             verdict = {True: "pass", False: "**fail**", None: "n/a"}[f["sanity_passed"]]
-            options = ", ".join(f"{k}={_opt(v)}" for k, v in f["options"].items()) or "defaults"
+            options = options_text(f["options"])
             lines.append(
                 f"| {model} | {m} | {options} | {_sanity(f['sanity_spearman'])} {verdict} | "
                 f"{_num(f['deletion_auc'])} ({_num(f['deletion_relative'])}x) | {_num(f['deletion_frame_relative'])}x | "
@@ -205,10 +205,6 @@ def _num(v) -> str:
 
 def _pct(v) -> str:
     return "n/a" if v is None else f"{v:.0%}"
-
-
-def _opt(v) -> str:
-    return "(" + ", ".join(map(str, v)) + ")" if isinstance(v, (list, tuple)) else str(v)
 
 
 if __name__ == "__main__":

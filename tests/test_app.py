@@ -327,6 +327,8 @@ def test_evaluate_page_shows_the_measured_table_for_analyst_and_developer():
         pointing = dict(zip(table["Method"], table["Pointing"]))   # the rate over the clips where it applies
         assert pointing["Occlusion"] == "0% of 1 (7 n/a)" and pointing["Temporal occlusion"] == "n/a on all 8"
         assert pointing["Grad-CAM"] == "75%"
+        used = dict(zip(table["Method"], table["Measured with"]))     # the cheaper options it was measured with
+        assert used["Grad-CAM"] == "defaults" and used["Occlusion"] == "window=(4, 16, 16), stride=(4, 16, 16)"
         assert any("Measured on 8 procedural clips (seed 4" in c.value for c in at.caption)
         assert any(w.value.startswith("**SmoothGrad** fails the sanity check on this model") for w in at.warning)
     assert "evaluate" not in ROLES["operator"].pages
@@ -344,12 +346,17 @@ def test_evaluate_page_marks_a_model_without_verdicts_not_measured(tmp_path, mon
     monkeypatch.setattr(verdicts, "VERDICTS_FILE", empty)
     monkeypatch.setattr(verdicts.verdicts_for, "__defaults__", (empty,))
     monkeypatch.setattr(verdicts.table_rows, "__defaults__", (empty,))
-    at = app_as("developer", model="c3d_small")
-    at.switch_page(VIEWS["evaluate"]).run()
-    assert_clean(at)
-    table = at.dataframe[0].value
-    assert set(table["Sanity"]) == {"not measured"} and set(table["Sanity ρ"]) == {"—"}
-    assert any("Not measured on c3d_small" in i.value for i in at.info)
+    from ui import cache
+    cache.verdicts.clear()                         # the pickers' cached verdicts: of the empty file, then of
+    try:                                           # the real one again (tests after this one read it)
+        at = app_as("developer", model="c3d_small")
+        at.switch_page(VIEWS["evaluate"]).run()
+        assert_clean(at)
+        table = at.dataframe[0].value
+        assert set(table["Sanity"]) == {"not measured"} and set(table["Sanity ρ"]) == {"—"}
+        assert any("Not measured on c3d_small" in i.value for i in at.info)
+    finally:
+        cache.verdicts.clear()
 
 
 def test_the_method_picker_carries_the_measured_verdict():
@@ -362,6 +369,7 @@ def test_the_method_picker_carries_the_measured_verdict():
     assert not any("⚠" in o for o in box.options if o.startswith("Grad-CAM")), box.options
     assert "fails the sanity check on this model" in box.help
     assert any("⚠ Measured: fails the sanity check on this model" in c.value for c in at.sidebar.caption)
+    assert "*Measured on this model (with n_samples=1000):* fails the sanity check" in box.help   # KernelSHAP's
 
 
 def test_the_report_carries_the_measured_verdict():

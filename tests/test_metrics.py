@@ -513,4 +513,5 @@ def test_the_bundled_verdicts_in_brief_in_a_table_and_in_a_sentence():
     assert set(MEASURES) <= set(rows[0])
     assert "fails the sanity check on this model" in verdict_line("c3d_small", "smoothgrad")
     assert "no warning" in verdict_line("c3d_small", "grad_cam")
+    assert "with n_samples=1000" in verdict_line("c3d_small", "lime") and "with" not in verdict_line("c3d_small", "grad_cam")
     assert "not measured" in verdict_line("i3d_k400", "grad_cam")

@@ -119,7 +119,11 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam", mode
                + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else "")
                + (f"; expected {describe(now)} on {model.name} here." if now is not None else ""))
     if name in warned:
-        st.caption(f"⚠ Measured: {'; '.join(measured[name]['warnings'])} (see the Evaluate page).")
+        from xai_core.metrics.verdicts import options_text
+
+        used = options_text(measured[name].get("options") or {})
+        st.caption(f"⚠ Measured{'' if used == 'defaults' else f' with {used}'}: "
+                   f"{'; '.join(measured[name]['warnings'])} (see the Evaluate page).")
     return name
 
 
@@ -127,8 +131,11 @@ def measured_help(verdict: dict | None) -> str:
     """A method's measured verdict on the model, for a picker's help ("" when not measured)."""
     if verdict is None:
         return ""
-    return (" *Measured on this model:* " + "; ".join(verdict["warnings"]) + "." if verdict["warnings"]
-            else " *Measured on this model:* no warning.")
+    from xai_core.metrics.verdicts import options_text
+
+    used = options_text(verdict.get("options") or {})
+    head = " *Measured on this model" + ("" if used == "defaults" else f" (with {used})") + ":* "
+    return head + ("; ".join(verdict["warnings"]) + "." if verdict["warnings"] else "no warning.")
 
 
 def estimates(model, names: list[str]) -> dict[str, float]:

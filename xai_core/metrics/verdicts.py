@@ -87,8 +87,10 @@ def verdict_line(model: str, method: str, label: str | None = None, path: Path |
     if entry is None:
         return f"{name}: not measured (no entry in assets/verdicts.json)"
     s = body.get("settings", {})
+    used = options_text(entry.get("options") or {})
     how = (f"measured on {entry.get('n', s.get('n'))} procedural clips, seed {s.get('seed')}, "
-           f"fill {s.get('fill')}, {body.get('measured', 'date unknown')}")
+           f"fill {s.get('fill')}{'' if used == 'defaults' else f', with {used}'}, "
+           f"{body.get('measured', 'date unknown')}")
     said = "; ".join(entry.get("warnings") or []) or (
         f"no warning (sanity Spearman {near(entry['sanity_spearman'], THRESHOLD)}, deletion "
         f"{entry['deletion_relative']:.2f}x random)" if entry.get("sanity_spearman") is not None
@@ -211,16 +213,24 @@ def table_rows(model: str, methods: dict[str, str], path: Path | str = VERDICTS_
     for name, label in methods.items():
         f = measured.get(name)
         if f is None:
-            rows.append({"Method": label, **{c: None for c in MEASURES}, "Sanity": "not measured",
-                         "Warnings": why})
+            rows.append({"Method": label, "Measured with": None, **{c: None for c in MEASURES},
+                         "Sanity": "not measured", "Warnings": why})
             continue
-        rows.append({"Method": label, "Sanity ρ": f["sanity_spearman"],
+        rows.append({"Method": label, "Measured with": options_text(f.get("options") or {}),
+                     "Sanity ρ": f["sanity_spearman"],
                      "Sanity": {True: "pass", False: "FAIL", None: "n/a"}[f["sanity_passed"]],
                      "Deletion": f["deletion_relative"],
                      "Frame deletion": f["deletion_frame_relative"],
                      "Insertion": f["insertion_relative"], "Pointing": f["pointing"], "Stability": f["stability"],
                      "Warnings": "; ".join(brief(f)) or "none"})
     return rows
+
+
+def options_text(options: dict) -> str:
+    """The options a method was measured with, 'defaults' when none: 'n_samples=1000'."""
+    def show(v):
+        return "(" + ", ".join(map(str, v)) + ")" if isinstance(v, (list, tuple)) else str(v)
+    return ", ".join(f"{k}={show(v)}" for k, v in options.items()) or "defaults"
 
 
 def settings_line(path: Path | str = VERDICTS_FILE) -> str | None:
