@@ -157,7 +157,12 @@ def section(body: dict) -> str:
         "**energy**: share of positive relevance in the evidence mask.",
         f"- **stability**: Spearman between the maps of seeds {', '.join(map(str, s['stability_seeds']))} on "
         f"{s['stability_clips']} clips, for methods that take a seed (stable from "
-        f"{body['thresholds']['stability']}); - for deterministic methods.", "",
+        f"{body['thresholds']['stability']}); - for deterministic methods.",
+        "- **two_stream**: its flow is computed inside the forward pass without gradients, so gradient methods, "
+        "LRP and Grad-CAM explain its RGB stream only, while deletion removes voxels from the whole model's "
+        "input (the flow stream sees the motion they carry): their deletion there measures how well the RGB "
+        "stream's evidence ranks what the two streams together rest on. Occlusion perturbs both streams. The "
+        "flow stream on its own: \"Motion: does the flow stream look at what moves?\" above.", "",
         "| model | method | options | sanity ρ | deletion AUC | frames | insertion AUC | pointing | energy "
         "| stability | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
