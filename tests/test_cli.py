@@ -102,14 +102,15 @@ def test_explain_with_target_label_and_option(tmp_path):
 
 
 def test_an_expensive_method_estimates_and_draws_progress_on_stderr_unless_quiet(tmp_path, capsys):
-    """Occlusion: 'about N s' before it starts, then a bar per tenth (stderr is not a terminal here)
+    """Occlusion: '≈ N s' before it starts, then a bar per tenth (stderr is not a terminal here)
     ending at 100% of the passes; --quiet: neither; stdout the same either way."""
     args = ["explain", str(SAMPLE), "--model", "c3d_small", "--method", "occlusion",
             "--option", "window=[8,32,32]", "--option", "stride=[8,32,32]"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     said = capsys.readouterr()
     lines = said.err.splitlines()
-    assert lines[0].startswith("occlusion on c3d_small: about ") and "estimated from one timed pass" in lines[0]
+    assert lines[0].startswith("occlusion on c3d_small: ") and "estimated from one timed pass" in lines[0]
+    assert lines[0].split(": ")[1].split(" (")[0] in ("< 1 s", *(f"≈ {n} s" for n in range(1, 90)))
     bars = [line for line in lines if line.startswith("[")]
     assert bars[0].split("]")[1].strip().startswith("0%") and "100% 9 of 9 forward passes" in bars[-1], bars
     assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0

@@ -119,10 +119,10 @@ def method_ui(methods=None, key: str = "method", default: str = "grad_cam", mode
                + (f": {COST_TEXT[cost]}" if cost in COST_TEXT else "")
                + (f"; expected {describe(now)} on {model.name} here." if now is not None else ""))
     if name in warned:
-        from xai_core.metrics.verdicts import options_text
+        from xai_core.metrics.verdicts import measured_with
 
-        used = options_text(measured[name].get("options") or {})
-        st.caption(f"⚠ Measured{'' if used == 'defaults' else f' with {used}'}: "
+        used = measured_with(measured[name])
+        st.caption(f"⚠ Measured{f' {used}' if used else ''}: "
                    f"{'; '.join(measured[name]['warnings'])} (see the Evaluate page).")
     return name
 
@@ -131,10 +131,10 @@ def measured_help(verdict: dict | None) -> str:
     """A method's measured verdict on the model, for a picker's help ("" when not measured)."""
     if verdict is None:
         return ""
-    from xai_core.metrics.verdicts import options_text
+    from xai_core.metrics.verdicts import measured_with
 
-    used = options_text(verdict.get("options") or {})
-    head = " *Measured on this model" + ("" if used == "defaults" else f" (with {used})") + ":* "
+    used = measured_with(verdict)
+    head = " *Measured on this model" + (f" ({used})" if used else "") + ":* "
     return head + ("; ".join(verdict["warnings"]) + "." if verdict["warnings"] else "no warning.")
 
 

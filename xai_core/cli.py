@@ -125,13 +125,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _duration(seconds: float) -> str:
-    """'0.4 s', '12 s', '3.5 min' for a time estimate."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def _positive(kind):
     """An argparse type: a positive, finite int or float (float('nan') and 'inf' parse, too)."""
     def parse(text: str):
@@ -317,12 +310,12 @@ def _explain(args) -> int:
     decode_ms = (time.perf_counter() - t0) * 1000
     bar = None
     if not args.quiet and info.cost != "cheap":        # the cheap methods end before a bar would help
-        from .methods.cost import estimate_seconds
+        from .methods.cost import describe, estimate_seconds
         from .progress_bar import ProgressBar
 
         seconds = estimate_seconds(model, args.method, options)
-        print(f"{args.method} on {model.name}: about {_duration(seconds)} (estimated from one timed pass "
-              "of the model here)", file=sys.stderr, flush=True)
+        print(f"{args.method} on {model.name}: {describe(seconds)} (estimated from one timed pass of the "
+              "model here)", file=sys.stderr, flush=True)
         bar = ProgressBar()
     try:
         exp = explain(model, clip, args.method, target=args.target, progress=bar, **options)

@@ -72,7 +72,9 @@ def stability(model, video: torch.Tensor, target, method, options: dict | None =
     if "seed" in options:
         raise ValueError("stability: give the seeds as `seeds`, not as the option 'seed'")
     stochastic = is_stochastic(method)
-    known = {int(k): v for k, v in (known or {}).items() if len(v) == len(video)} if stochastic else {}
+    known = {int(k): v for k, v in (known or {}).items()} if stochastic else {}
+    if any(len(v) != len(video) for v in known.values()):
+        raise ValueError(f"stability: known maps must be one per clip ({len(video)})")
     runs, todo = [], [s for s in seeds if s not in known]
     for seed in seeds:
         if seed in known:

@@ -87,9 +87,9 @@ def verdict_line(model: str, method: str, label: str | None = None, path: Path |
     if entry is None:
         return f"{name}: not measured (no entry in assets/verdicts.json)"
     s = body.get("settings", {})
-    used = options_text(entry.get("options") or {})
+    used = measured_with(entry)
     how = (f"measured on {entry.get('n', s.get('n'))} procedural clips, seed {s.get('seed')}, "
-           f"fill {s.get('fill')}{'' if used == 'defaults' else f', with {used}'}, "
+           f"fill {s.get('fill')}{f', {used}' if used else ''}, "
            f"{body.get('measured', 'date unknown')}")
     said = "; ".join(entry.get("warnings") or []) or (
         f"no warning (sanity Spearman {near(entry['sanity_spearman'], THRESHOLD)}, deletion "
@@ -224,6 +224,13 @@ def table_rows(model: str, methods: dict[str, str], path: Path | str = VERDICTS_
                      "Insertion": f["insertion_relative"], "Pointing": f["pointing"], "Stability": f["stability"],
                      "Warnings": "; ".join(brief(f)) or "none"})
     return rows
+
+
+def measured_with(entry: dict) -> str:
+    """'with n_samples=1000' when a verdicts entry was measured with options other than the
+    method's defaults, else '' (the pickers' help, their caption and the report say so)."""
+    used = options_text(entry.get("options") or {})
+    return "" if used == "defaults" else f"with {used}"
 
 
 def options_text(options: dict) -> str:
