@@ -81,8 +81,8 @@ def test_the_passes_are_the_methods_declared_work_with_the_models_defaults():
     info = get_method("integrated_gradients")
     assert cost.expected_work(m, "integrated_gradients") == expected_passes(info, {}, (1, *SPEC.shape))[0]
     m.info.method_defaults = {"integrated_gradients": {"steps": 4, "max_steps": 4}}
-    assert cost.expected_work(m, "integrated_gradients") == 2 + 4           # f(x), f(baseline), 4 points
-    assert cost.expected_work(m, "integrated_gradients", {"steps": 8, "max_steps": 8}) == 2 + 8
+    assert cost.expected_work(m, "integrated_gradients") == 4 + 1            # 4 intervals: 5 path points
+    assert cost.expected_work(m, "integrated_gradients", {"steps": 8, "max_steps": 8}) == 8 + 1
     assert cost.expected_work(m, "saliency", video_shape=(3, *SPEC.shape)) == 3   # per clip
 
 

@@ -365,7 +365,7 @@ def test_integrated_gradients_complete_at_defaults(arch):
     """Within 1% of f(x) - f(baseline), on the real input size, at default options.
 
     The method refines until its own gap is <= tolerance (0.01), so this checks the same number
-    the same way: relevance summed in float64 (frame2d_pool passes at 64 steps with 0.0098).
+    the same way: relevance summed in float64.
     """
     model, x = video_model(arch, DEFAULT_SPEC, calibrated=True), clips(DEFAULT_SPEC, 4)[:1]
     if arch == "two_stream":    # gradients see its RGB stream only: complete on that stream
@@ -394,12 +394,52 @@ def test_gradients_of_two_stream_are_those_of_its_rgb_stream():
     assert bundled("two_stream").method_defaults["integrated_gradients"]["max_steps"] == 64
 
 
-def test_integrated_gradients_refines_until_complete():
-    """An incomplete clip is integrated again with twice the steps, up to max_steps."""
+def test_integrated_gradients_without_refinement_is_captums_trapezoid_rule():
+    """steps intervals, no refinement: the trapezoid rule over steps + 1 evenly spaced points, as
+    captum's IntegratedGradients(method="riemann_trapezoid") computes it, up to captum's step
+    size: it weights n points by 1/n (halved at the ends), the rule's own width is 1/(n - 1).
+    In float64, except captum's path points: torch.linspace(0, 1, n).tolist() in float32, each
+    off by up to 2**-24 relative, so maps differ by ~1e-7 of their scale (4.5e-8 measured)."""
+    from captum.attr import IntegratedGradients
+    model, x, t = video_model("c3d_small", calibrated=True).double(), clips().double(), targets(2)
+    ours = run_method("integrated_gradients", model, x, t, steps=6, max_steps=6)
+    n = 7
+    theirs = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=n,
+                                                  method="riemann_trapezoid").sum(1) * n / (n - 1)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6 * float(theirs.abs().max()))
+
+
+def test_integrated_gradients_refines_until_complete_and_reports_its_gap():
+    """From 2 intervals, refinement reaches the tolerance on a calibrated net, where the plain
+    rule with as many evenly spaced points does not; the gap it stops at is the completeness gap
+    measured independently (metrics.completeness_gap, relevance summed in float64)."""
+    from xai_core.methods.gradients import path_integral
+    model, x, t = video_model("c3d_small", calibrated=True).double(), clips().double(), targets(2)
+    result = path_integral(model, x, t, steps=2, tolerance=0.01, max_steps=256)
+    for i in range(2):
+        gap = completeness_gap(model, x[i:i + 1], int(t[i]), result.relevance[i])
+        assert gap <= 0.01 and gap == pytest.approx(result.gap[i], rel=1e-6, abs=1e-12)
+        assert result.points[i] > 3                                       # it did refine
+    even = [run_method("integrated_gradients", model, x[i:i + 1], t[i:i + 1], steps=p - 1, max_steps=p - 1)
+            for i, p in enumerate(result.points)]
+    even_gaps = [completeness_gap(model, x[i:i + 1], int(t[i]), even[i][0]) for i in range(2)]
+    assert max(even_gaps) > 0.01, even_gaps                               # evenly spaced points fall short
+
+
+def test_integrated_gradients_never_evaluates_a_path_point_twice():
+    """Nested points: every clip sent through the net is a new point; with tolerance 0 each clip
+    refines up to max_steps intervals, max_steps + 1 points (the declared work, options.py)."""
+    from xai_core.methods.gradients import path_integral
     model, x, t = video_model("c3d_small", calibrated=True), clips(), targets(2)
-    refined = run_method("integrated_gradients", model, x, t, steps=2, tolerance=0.0, max_steps=8)
-    direct = run_method("integrated_gradients", model, x, t, steps=8, max_steps=8)
-    torch.testing.assert_close(refined, direct)     # both clips refined: the same 8-point integration
+    seen = []
+    handle = model.net.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach().clone()))
+    try:
+        result = path_integral(model, x[:1], t[:1], steps=3, tolerance=0.0, max_steps=11, batch_size=5)
+    finally:
+        handle.remove()
+    points = torch.cat(seen)
+    assert result.points == [12] and len(points) == 12
+    assert len({tuple(p.flatten()[:64].tolist()) + (float(p.sum()),) for p in points}) == 12
 
 
 def test_integrated_gradients_black_baseline():

@@ -64,8 +64,10 @@ except XaiError as e:
     st.stop()
 if slow:
     took = exp.timings_ms["forward"] + exp.timings_ms["explain"]
+    path = (f" · {exp.extras['path_points']} path points, relevance sums to the score's change within "
+            f"{100 * exp.extras['completeness_gap']:.2g}%" if "path_points" in exp.extras else "")
     st.caption(f"{info.label} on {model.name}: {took / 1000:.1f} s"
-               + (f" (expected {describe(seconds)})" if seconds is not None and seconds >= 1 else ""))
+               + (f" (expected {describe(seconds)})" if seconds is not None and seconds >= 1 else "") + path)
 
 exp = cache.with_reliance(exp, model, clip)   # what the score rests on (one cached batched forward): the summary says it
 view = View(exp, info, role, sample, mode="signed" if info.signed else "positive")

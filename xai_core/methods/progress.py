@@ -62,7 +62,10 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
 
     def hook(module, args):
         x = args[0] if args else None
-        done[0] += int(x.shape[0]) if torch.is_tensor(x) and x.dim() > 0 else 1
+        count(int(x.shape[0]) if torch.is_tensor(x) and x.dim() > 0 else 1)
+
+    def count(clips: int):
+        done[0] += clips
         n = done[0]
         if n <= total:
             last[:] = n / total, f"{n} of {total} forward passes"
@@ -73,6 +76,7 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     def again(module, args):
         callback(*last)          # inside a pass: nothing new, but a cancel is heard a block later, not a batch
 
+    _COUNTERS.setdefault(id(model), []).append(count)
     handles = [model.register_forward_pre_hook(hook)]
     handles += [child.register_forward_pre_hook(again) for child in getattr(model, "net", model).children()]
     try:
@@ -81,6 +85,20 @@ def track(model: torch.nn.Module, total: int, callback: Progress | None, most: i
     finally:
         for handle in handles:
             handle.remove()
+        _COUNTERS[id(model)].remove(count)
+        if not _COUNTERS[id(model)]:
+            del _COUNTERS[id(model)]
+
+
+_COUNTERS: dict[int, list] = {}          # id(model) -> the counters of the tracks running on it
+
+
+def passes_made(model: torch.nn.Module, clips: int) -> None:
+    """Tell the tracks running on `model` that a method made `clips` forward passes' worth of work
+    without calling the model (incremental occlusion runs its layers on slabs); a Cancelled a
+    callback raises comes out of here."""
+    for count in list(_COUNTERS.get(id(model), ())):
+        count(clips)
 
 
 def part(progress: Progress | None, start: float, width: float, prefix: str = "") -> Progress | None:

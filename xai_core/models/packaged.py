@@ -81,14 +81,14 @@ I3D_SPEC = InputSpec(frames=32, height=224, width=224, mean=(0.5, 0.5, 0.5), std
 I3D_METHOD_DEFAULTS = {
     # 12 noisy copies, 2 a batch: ~26 s.
     "smoothgrad": {"samples": 12, "batch_size": 2},
-    # 2 forwards + 12 Gauss-Legendre points at 2.2 s: ~29 s, no refinement (one doubling to 24
-    # points would take it past 80 s). Not complete: the score along the path from the
-    # mean-colour baseline jumps between 5% and 10% contrast (0.6 -> 6.4 of 11.9 on
-    # intel_asl_thanks), which 12-16 points cannot resolve. Completeness gaps measured at T = 32
-    # with 8 / 12 / 16 points: intel_asl_thanks 3.9 / 7.9 / 13%, intel_asl_walk 68 / 5.3 / 46%,
-    # intel_asl_yes 116 / 45 / 37%; 12 is the cheapest with the smallest gaps on two of three.
+    # Adaptive (xai_core.methods.gradients.path_integral): 8 intervals (9 path points at ~2.2 s),
+    # refined where the path's own errors are largest, at most 19 intervals (20 points, ~44 s).
+    # The score along the path from the mean-colour baseline jumps between 5% and 10% contrast
+    # (0.6 -> 6.4 of 11.9 on intel_asl_thanks); evenly spaced points miss it: 12 Gauss-Legendre
+    # points left gaps of 8-45% (intel_asl_thanks / walk / yes at T = 32: 7.9 / 5.3 / 45%). The
+    # adaptive rule finds the jump: at T = 8, gaps 0.70 / 0.03 / 0.61% with 10 / 20 / 18 points.
     # explain() reports each explanation's gap (extras["completeness_gap"]).
-    "integrated_gradients": {"steps": 12, "max_steps": 12, "batch_size": 2},
+    "integrated_gradients": {"steps": 8, "max_steps": 19, "batch_size": 2},
     # Whole-clip boxes of 64 x 64 pixels (2 x 2 cells of the 7 x 7 Mixed_5c grid) every 40 pixels:
     # 5 x 5 boxes, 26 forwards, ~29 s; overlapping boxes average into 9 bands per axis.
     "occlusion": {"window": (32, 64, 64), "stride": (32, 40, 40), "batch_size": 2},

@@ -94,6 +94,7 @@ def explain(model, clip: Clip, method: str, target: int | str | None = None, *,
         from ..metrics.faithfulness import completeness_gap
         extras["completeness_gap"] = completeness_gap(model, video, index, relevance[0],
                                                       options.get("baseline", 0.0))
+        extras["path_points"] = int(counted[0])           # adaptive: the points the integral took
     return Explanation(relevance[0].detach().float().cpu().numpy(), index, probabilities,
                        list(model.class_names), method, model.name, dict(options), timings, extras, clip, ood)
 

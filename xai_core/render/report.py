@@ -418,7 +418,8 @@ def _details(exp) -> str:
     return f'<div class="details"><h3>How it was computed</h3><table class="kv">{cells}</table></div>'
 
 
-_EXTRA_NAMES = {"completeness_gap": "completeness gap (0 = relevance sums to the score change)"}
+_EXTRA_NAMES = {"completeness_gap": "completeness gap (0 = relevance sums to the score change)",
+                "path_points": "path points (forward + backward passes the integral took)"}
 
 
 def _value(v) -> str:
