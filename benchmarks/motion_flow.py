@@ -112,16 +112,17 @@ def main():
         "map on the T frames on the larger of the fields into and out of each frame).", "",
         f"A uniform map scores {uniform['mean']:.2f} on the frames ({uniform_flow['mean']:.2f} on the "
         "flow fields): the moving voxels' share of the clip.", "",
-        f"The flow stream starts with a noise floor (`FlowStream.shrink`): each flow vector's length is "
-        f"shrunk by {model.net.flow.floor:g} px/frame, so flow below it (most of DIS's reading of sensor "
-        "noise: 0.39 px/frame at the median still voxel) is 0 to the stream and gradient relevance there is "
-        "exactly 0 by construction; what the share tests for gradient methods is how much relevance sits "
-        "on flow that survives the floor but is not steady motion (noise above 0.6 px/frame in one field, "
-        "the edges of the slow sit_down / stand_up figure) rather than on moving pixels. Grad-CAM (a coarse layer "
-        "upsampled) and occlusion (windows of 3 fields x 8 x 8 px, which also cover still pixels) are not "
-        "constrained that way. Before the floor (the same architecture trained on raw DIS flow, "
-        "2026-12-01) the stream spread its relevance over the background noise: integrated gradients "
-        "0.51, saliency 0.20 (uniform), Grad-CAM 0.27.", "",
+        f"The flow stream starts with a noise floor on steady motion (`FlowStream.steady`, `shrink`): each "
+        f"flow vector is averaged with its neighbours over {model.net.flow.window} fields and that steady "
+        f"vector's length shrunk by {model.net.flow.floor:g} px/frame, the moving-pixel rule itself. So the "
+        "stream sees only flow the rule calls moving, and gradient relevance is exactly 0 on a field whose "
+        "steady motion, and its neighbours' (the average reaches them), is below the rule: what the share "
+        "tests for gradient methods is how much relevance sits on the still fields next to moving ones. "
+        "Grad-CAM (a coarse layer upsampled) and occlusion (windows of 3 fields x 8 x 8 px, which also cover "
+        "still pixels) are not constrained that way. Before (measured 2026-12-01, same architecture): trained "
+        "on raw DIS flow, the stream spread its relevance over the background noise (integrated gradients "
+        "0.51, saliency 0.20, Grad-CAM 0.27); with a floor of 0.6 px/frame on each raw field, noise above "
+        "it in one field survived (integrated gradients 0.77, saliency 0.47, Grad-CAM 0.39).", "",
         f"| model | input | method | moving share (mean) | clips >= {BAR} | ms / clip |",
         "|---|---|---|---:|---:|---:|", *rows, "",
         "The flow stream's moving share per class (mean):", "",

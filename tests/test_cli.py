@@ -39,7 +39,7 @@ def test_models_and_methods_json(capsys):
     assert all({"cost", "needs_gradients", "box", "native_video", "label"} <= set(m) for m in methods)
     # the UI sets each widget's range from these
     specs = {m["name"]: m["option_specs"] for m in methods}
-    assert specs["integrated_gradients"]["steps"] == {"types": ["int"], "default": 64, "min": 1, "max": 1024}
+    assert specs["integrated_gradients"]["steps"] == {"types": ["int"], "default": 8, "min": 1, "max": 1024}
     assert specs["occlusion"]["window"]["length"] == 3
     assert specs["temporal_occlusion"]["baseline"]["choices"] == ["mean", "freeze"]
     assert all(s["min"] is not None and s["max"] is not None for m in specs.values() for s in m.values()

@@ -96,10 +96,27 @@ def test_a_bad_clip_is_refused():
         explain_flow_stream(model(), torch.zeros(2, 3, 16, 64, 64), "saliency")
 
 
+def test_the_flow_streams_floor_is_the_moving_pixel_rule():
+    """The stream sees steady motion (the mean of `window` fields, xai_core.motion.moving's
+    steady_flow, cut short at the ends) shrunk by `floor`: the rule that calls a pixel moving.
+    If the rule changes, this fails: the weights were trained for this floor and need retraining."""
+    from xai_core.motion.moving import THRESHOLD, WINDOW, steady_flow
+    stream = model().net.flow
+    assert (stream.floor, stream.window) == (THRESHOLD, WINDOW)
+    for fields in (1, 2, 3, 15):
+        f = torch.randn(2, 2, fields, 5, 6, dtype=torch.float64)
+        ours = stream.steady(f).permute(0, 2, 3, 4, 1).numpy()
+        theirs = np.stack([steady_flow(x) for x in f.permute(0, 2, 3, 4, 1).numpy()])
+        # steady_flow works in float32: each value rounded once on the way in, the mean once out
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=2 * np.finfo(np.float32).eps * float(f.abs().max()))
+
+
 def test_flow_below_the_noise_floor_gets_no_relevance(clip):
-    """The flow stream shrinks each flow vector's length by its floor (soft thresholding): a vector
-    shorter than the floor becomes 0, so gradient relevance there is exactly 0 (the gradient of a
-    constant); a longer one keeps its direction with length |f| - floor."""
+    """The flow stream shrinks each steady flow vector's length by its floor (soft thresholding): a
+    vector shorter than the floor becomes 0, so gradient relevance on a field whose steady motion,
+    and its neighbours' (the window reaches them), is below the floor is exactly 0 (the gradient of
+    a constant); a longer one keeps its direction with length |f| - floor."""
+    from xai_core.motion.moving import field_motion
     m = model()
     stream = m.net.flow
     f = torch.randn(1, 2, 3, 8, 8, dtype=torch.float64) * stream.floor
@@ -111,6 +128,10 @@ def test_flow_below_the_noise_floor_gets_no_relevance(clip):
     torch.testing.assert_close(cos, torch.ones_like(cos))
     for method in ("saliency", "integrated_gradients"):
         exp = explain_flow_stream(m, clip, method, **FAST.get(method, {}))
-        still = np.hypot(exp.flow[..., 0], exp.flow[..., 1]) < stream.floor
+        steady = field_motion(exp.flow, stream.window)                     # (T-1, H, W)
+        reach = steady.copy()                                              # the fields each one feeds
+        reach[1:] = np.maximum(reach[1:], steady[:-1])
+        reach[:-1] = np.maximum(reach[:-1], steady[1:])
+        still = reach <= stream.floor * (1 - 1e-5)        # float32 means in two orders differ by ~1e-7
         assert still.any() and (~still).any()
         assert np.all(exp.relevance[still] == 0), method
