@@ -211,8 +211,8 @@ HEADER = ("## I3D\n\n"
           "\"ours / captum\": the ratio of the two × forward figures; "
           "\"peak MiB\": on the CPU the peak resident set (ru_maxrss) at the end minus its value with "
           "the model and clip loaded, on CUDA torch.cuda.max_memory_allocated over the memory allocated "
-          "before. captum's equivalents take the same options (IntegratedGradients: `steps` Gauss-Legendre "
-          "points, no refinement; NoiseTunnel(Saliency); LayerGradCam + interpolate; Occlusion with "
+          "before. captum's equivalents take the same options, except IntegratedGradients: its defaults, 50 Gauss-Legendre "
+          "points, no refinement. NoiseTunnel(Saliency); LayerGradCam + interpolate; Occlusion with "
           "perturbations_per_eval = batch_size). Written by `benchmarks/bench_i3d.py`, one table per device.")
 
 

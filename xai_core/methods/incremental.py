@@ -164,13 +164,16 @@ def even(slabs: list[Box], stride: Triple, in_size: Triple) -> list[Box]:
     """The slabs grown to one length per axis (the longest), so that a batch shares one shape.
 
     A grown slab keeps its start (a multiple of the stride) and covers more of the input, which
-    changes nothing it computes exactly. One that would run past the end starts earlier, on the
-    last multiple of the stride that fits, and ends at the end (up to stride - 1 longer)."""
+    changes nothing it computes exactly. The length is chosen so that a slab that would run past
+    the end can start earlier on a multiple of the stride and end at the end, the same shape."""
+    lengths = []
+    for axis, n, s in zip(zip(*slabs), in_size, stride):
+        length = max(b - a for a, b in axis)
+        lengths.append(min(n, length + (n - length) % s))       # n - length a multiple of s: one shape
     out = []
     for box in slabs:
         axes = []
-        for (a, b), n, s, length in zip(box, in_size, stride, (max(b - a for a, b in axis)
-                                                               for axis in zip(*slabs))):
+        for (a, b), n, s, length in zip(box, in_size, stride, lengths):
             if a + length <= n:
                 axes.append((a, a + length))
             else:
