@@ -48,12 +48,12 @@ from xai_core.models.loader import load_model  # noqa: E402
 from xai_core.models.registry import bundled_names  # noqa: E402
 from xai_core.relevance.export import strict_dumps  # noqa: E402
 
-# Options that keep one map within about 70 forward passes a clip (filtered to the options a method has);
+# Options that keep one map within about 70 forward passes a clip (filtered to the options a method has;
+# integrated gradients runs its defaults: adaptive, 9-30 passes on the bundled nets, 65 on two_stream);
 # the supervoxel surrogates cannot be that cheap (fewer samples are noise): a quarter of their default
 # (their stability at the default budget: docs/ground_truth.md "supervoxels").
 CHEAP = {
     "occlusion": {"window": (4, 16, 16), "stride": (4, 16, 16)},          # 64 windows instead of 343
-    "integrated_gradients": {"steps": 16, "max_steps": 16},                 # 18 passes instead of 66+
     "kernel_shap": {"n_samples": 1000},          # a quarter of the default 4000 (24 maps a model: ~4 min each)
     "lime": {"n_samples": 1000},
 }
