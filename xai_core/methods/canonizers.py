@@ -141,13 +141,16 @@ def _frame2d_pool(self, x):
 
 
 def _flow_stream(self, flow):
-    x = self.pool1(self.block1(self.pool0(self.lrp_input(flow))))      # noise floor and scale: pointwise
+    x = self.pool1(self.block1(self.pool0(self.lrp_input(flow))))      # steady motion, floor, scale
     x = self.block3(self.pool2(self.block2(x)))
     return self.head(self.lrp_mean(x))
 
 
 def _flow_modules(module):
-    return {"lrp_input": Pointwise(lambda flow: module.shrink(flow) / module.scale),
+    # Relevance passes through as if pointwise: a steady vector's relevance goes to its own field.
+    # (The steady average mixes 3 fields; a z-rule through it would divide by steady components
+    # near 0, to which the first layer's flat rule still gives relevance.)
+    return {"lrp_input": Pointwise(lambda flow: module.shrink(module.steady(flow)) / module.scale),
             **mean_over(2, 3, 4)(module)}
 
 
