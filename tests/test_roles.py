@@ -43,7 +43,7 @@ def _write(tmp_path, **changes):
     ({"internals": "yes"}, "key 'internals' must be a bool"),
     ({"pages": "explain"}, "key 'pages' must be a list"),
     ({"title": None}, "missing key 'title'"),
-    ({"max_cost": "cheap"}, "key 'default_method': 'integrated_gradients' costs expensive"),
+    ({"max_cost": "cheap"}, "key 'default_method': 'integrated_gradients' costs moderate"),
     ({"default_method": "saliency"}, "'saliency' is not among the role's methods"),
     ({"summary": "{label} at {place}"}, "unknown placeholder {place}"),
     ({"overlay": "neon"}, "key 'overlay' must be one of light, full"),

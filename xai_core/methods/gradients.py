@@ -124,7 +124,7 @@ def _to_halve(errors: list, excess: float, change: float, room: int) -> list[flo
     return chosen
 
 
-@register_method("integrated_gradients", "Integrated gradients", cost="expensive", complete=True,
+@register_method("integrated_gradients", "Integrated gradients", cost="moderate", complete=True,
                  bounds={"baseline": BASELINE, "steps": (1, 1024), "tolerance": (0.0, 1.0),
                          "max_steps": (1, 1024), "batch_size": BATCH},
                  work=_ig_passes)
