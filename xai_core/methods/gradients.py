@@ -154,15 +154,17 @@ def path_integral(model, video, target, *, baseline: float | Literal["black"] = 
     of g is known, f(p(a1)) - f(p(a0)), so each interval's integration error is known too, and
     their sum is the completeness gap. Rounds: start with `steps` equal intervals; while a clip's
     gap is above `tolerance` (of |f(x) - f(b)|, at least 1e-4 logits, so a clip the baseline does
-    not change cannot demand endless refinement), halve its worst half of intervals (largest
-    |error| first), up to `max_steps` intervals. Points are nested: nothing is evaluated twice, and
-    all clips' new points share batches of `batch_size`.
+    not change cannot demand endless refinement), halve its worst intervals (largest |error| first)
+    until their errors cover the excess over the tolerance, at most half of them a round, up to
+    `max_steps` intervals. Points are nested: nothing is evaluated twice, and all clips' new points
+    share batches of `batch_size`.
 
     Why: a ReLU net's score is piecewise linear along the path, so g jumps at every kink and no
     fixed rule is complete everywhere (captum's 64 Gauss-Legendre points leave a 6.3% gap on
     cnn_lstm); the kinks crowd where the score changes fastest, which the per-interval errors find.
-    Measured on 6 clips (docs/benchmarks.md, "Methods"): c3d_small reaches 1% with 9-13 points,
-    r2plus1d_small and cnn_lstm with 9-29.
+    Measured on 6 procedural clips each: 1% is reached with 9-11 points on c3d_small, 9-18 on
+    r2plus1d_small, 9-15 on frame2d_pool, 11-29 on cnn_lstm; the time against captum's default
+    call is in docs/benchmarks.md, "Speed targets".
 
     Memory: the channel-summed gradient map of every point is kept, (points, T, H, W) float32
     per clip. Raises MethodError for a bad baseline.
