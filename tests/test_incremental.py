@@ -130,3 +130,12 @@ def test_a_stride_longer_than_its_window_is_refused():
     with pytest.raises(MethodError, match=r"stride longer than its window .* frames \(window 3, stride 5\)"):
         run_method("occlusion", model, clips(DEFAULT_SPEC).double()[:1], torch.tensor([0]),
                    window=(3, 20, 12), stride=(5, 13, 9))
+
+
+def test_the_window_check_comes_before_any_work():
+    """validate_options (what the CLI and the UI call before anything runs) refuses it already."""
+    from xai_core.errors import MethodError
+    from xai_core.methods.options import validate_options
+    with pytest.raises(MethodError, match="stride longer than its window"):
+        validate_options("occlusion", {"window": 2, "stride": 5}, (1, 3, 16, 64, 64))
+    validate_options("occlusion", {"window": (32, 64, 64), "stride": 40}, (1, 3, 16, 64, 64))  # one window

@@ -72,6 +72,12 @@ class View:
                                         self.scale, self.role.overlay)
 
 
+def percent(share: float) -> str:
+    """A share as a percentage with 2 significant digits, never in exponent form: 0.31%, 4.2%, 100%."""
+    value = 100 * share
+    return f"{value:.2g}%" if value < 10 else f"{value:.0f}%"
+
+
 def summary_block(v: View) -> None:
     st.subheader(summarise(v.exp, v.numbers, v.role.summary))
 
@@ -99,8 +105,13 @@ def prediction_block(v: View) -> None:
         left.caption(f"Explaining **{exp.target_label}** ({exp.probabilities[exp.target]:.0%}), "
                      "not the prediction.")
     if "completeness_gap" in exp.extras:
-        left.caption(f"Complete within {exp.extras['completeness_gap']:.2%}: the relevance adds up to "
-                     "the change of the class score from the baseline clip to this one.")
+        gap = exp.extras["completeness_gap"]
+        if gap <= 0.05:
+            left.caption(f"Complete within {percent(gap)}: the relevance adds up to the change of the class "
+                         "score from the baseline clip to this one.")
+        else:
+            left.caption(f"Not complete: the relevance misses the change of the class score from the baseline "
+                         f"clip to this one by {percent(gap)} (see the model's notes).")
     right.caption(f"Top {min(5, len(exp.class_names))} of {len(exp.class_names)} classes")
     right.plotly_chart(probabilities_figure(exp.probabilities, exp.class_names, highlight=exp.target),
                        width="stretch", config={"displayModeBar": False}, key=f"probs-{v.key}")

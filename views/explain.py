@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from ui import cache, jobs
-from ui.blocks import BLOCKS, View, internals_block, no_evidence_block
+from ui.blocks import BLOCKS, View, internals_block, no_evidence_block, percent
 from ui.ood import ood_warning_ui
 from ui.samples import default_model
 from ui.state import current_role
@@ -64,8 +64,8 @@ except XaiError as e:
     st.stop()
 if slow:
     took = exp.timings_ms["forward"] + exp.timings_ms["explain"]
-    path = (f" · {exp.extras['path_points']} path points, relevance sums to the score's change within "
-            f"{100 * exp.extras['completeness_gap']:.2g}%" if "path_points" in exp.extras else "")
+    path = (f" · {exp.extras['path_points']} path points, relevance misses the score's change by "
+            f"{percent(exp.extras['completeness_gap'])}" if "path_points" in exp.extras else "")
     st.caption(f"{info.label} on {model.name}: {took / 1000:.1f} s"
                + (f" (expected {describe(seconds)})" if seconds is not None and seconds >= 1 else "") + path)
 

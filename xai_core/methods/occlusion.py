@@ -71,10 +71,22 @@ def _occlusion_passes(shape, *, window, stride) -> int:
                                                                          _triple(stride)))
 
 
+def _check_windows(shape, *, window, stride) -> None:
+    """MethodError when a stride is longer than its window on an axis the window does not cover:
+    the voxels between windows would be hidden by none (0 / 0 relevance)."""
+    N, C, T, H, W = shape                                               # batch, channels, time, height, width
+    gaps = [f"{axis} (window {w}, stride {s})" for axis, w, s, n in zip(("frames", "height", "width"),
+                                                                        _triple(window), _triple(stride), (T, H, W))
+            if w < n and s > w]
+    if gaps:
+        raise MethodError("occlusion: a stride longer than its window leaves voxels no window hides, "
+                          f"on {', '.join(gaps)}; make each stride at most its window")
+
+
 @register_method("occlusion", "Occlusion (space-time windows)", cost="expensive", needs_gradients=False,
                  box="black", native_video=True,
                  bounds={"window": AXIS, "stride": AXIS, "baseline": BASELINE, "batch_size": BATCH},
-                 work=_occlusion_passes)
+                 work=_occlusion_passes, check=_check_windows)
 def occlusion(model, video, target, *, window: int | tuple[int, int, int] = (4, 16, 16),
               stride: int | tuple[int, int, int] = (2, 8, 8),
               baseline: float | Literal["black"] = 0.0, batch_size: int = 16, incremental: bool = True):
@@ -92,11 +104,7 @@ def occlusion(model, video, target, *, window: int | tuple[int, int, int] = (4, 
 
     window, stride = _triple(window), _triple(stride)
     N, C, T, H, W = video.shape                                         # batch, channels, time, height, width
-    gaps = [f"{axis} (window {w}, stride {s})" for axis, w, s, n in zip(("frames", "height", "width"), window,
-                                                                        stride, (T, H, W)) if w < n and s > w]
-    if gaps:
-        raise MethodError("occlusion: a stride longer than its window leaves voxels no window hides, "
-                          f"on {', '.join(gaps)}; make each stride at most its window")
+    _check_windows(video.shape, window=window, stride=stride)
     fill = baseline_like(model, video[:1], baseline)[0]                 # (C, T, H, W)
     boxes = _boxes((T, H, W), window, stride)
 

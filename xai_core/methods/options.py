@@ -215,7 +215,11 @@ def validate_options(info, options: dict, video_shape: tuple | None = None) -> d
                           f"options: {', '.join(info.option_specs) or 'none'}")
     checked = {k: info.option_specs[k].check(v, info.name) for k, v in options.items()}
     if video_shape is not None:
-        check_work(info, {**info.options, **checked}, tuple(video_shape))
+        merged = {**info.options, **checked}
+        check_work(info, merged, tuple(video_shape))
+        if info.check is not None:
+            wanted = inspect.signature(info.check).parameters
+            info.check(tuple(video_shape), **{k: merged[k] for k in wanted if k in merged})
     return checked
 
 

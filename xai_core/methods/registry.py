@@ -36,6 +36,7 @@ class MethodInfo:
     options: dict = field(default_factory=dict, compare=False)          # name -> default
     option_specs: dict[str, OptionSpec] = field(default_factory=dict, compare=False, repr=False)
     work: Callable | None = field(default=None, compare=False, repr=False)  # passes per clip
+    check: Callable | None = field(default=None, compare=False, repr=False)  # options x shape -> raises
 
     def to_dict(self) -> dict:
         """JSON-ready metadata; `option_specs` gives each option's types, bounds and choices."""
@@ -60,12 +61,14 @@ _METHODS: dict[str, MethodInfo] = {}
 def register_method(name: str, label: str, cost: str = "cheap", needs_gradients: bool = True,
                     box: str = "white", native_video: bool = False, needs_layer: bool = False,
                     complete: bool = False, signed: bool = True, bounds: dict | None = None,
-                    work: Callable | None = None):
+                    work: Callable | None = None, check: Callable | None = None):
     """Decorator: register an attribution method under `name`.
 
     bounds  {option: (low, high)}, inclusive, None for no bound on that side; per element of a tuple
     work    work(video_shape (N, C, T, H, W), *, <the options it reads>) -> forward passes per clip
             (default: 1); run_method refuses options asking for more than options.MAX_PASSES
+    check   check(video_shape, *, <the options it reads>) raises MethodError for options that are
+            valid one by one but not together on that clip (validate_options calls it)
     """
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
@@ -75,7 +78,7 @@ def register_method(name: str, label: str, cost: str = "cheap", needs_gradients:
         doc = inspect.getdoc(fn) or ""
         _METHODS[name] = MethodInfo(name, label, fn, cost, needs_gradients, box, native_video,
                                     needs_layer, complete, signed, doc.splitlines()[0] if doc else "",
-                                    {k: s.default for k, s in specs.items()}, specs, work)
+                                    {k: s.default for k, s in specs.items()}, specs, work, check)
         return fn
     return wrap
 
