@@ -255,21 +255,13 @@ def r3d_18_random(device: str) -> VideoModel:
     """
     from torchvision.models.video import r3d_18
 
+    from tests.test_methods import calibrate
     from xai_core.spec import InputSpec
     torch.manual_seed(0)
     net = r3d_18(num_classes=len(CLASSES))
     spec = InputSpec(16, 112, 112, DEFAULT_SPEC.mean, DEFAULT_SPEC.std)
-    g = torch.Generator().manual_seed(1)
     clips = torch.stack([to_tensor(c, spec) for c in make_dataset(4, seed=0, frames=16, size=112).clips])
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-            m.reset_running_stats()
-            with torch.no_grad():
-                m.bias.copy_(0.5 * torch.randn(m.bias.shape, generator=g))
-    net.train()
-    with torch.no_grad():
-        net(clips)
+    calibrate(net, clips)
     info = ModelInfo("r3d_18", list(CLASSES), spec, cam_layer="layer4")
     return VideoModel(net.eval(), info).to(device)
 

@@ -29,7 +29,6 @@ input's size, so a slab would be padded differently): those run plain occlusion.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -262,17 +261,3 @@ def incremental_drops(plan: Plan, video: torch.Tensor, target: torch.Tensor, box
             if tick is not None:
                 tick(len(chunk))
     return drops
-
-
-def slab_volume(plan: Plan, shape: tuple, window: Triple) -> float:
-    """The share of a full pass's stage outputs an occluded copy recomputes, for a window in the
-    clip's middle: a rough guide to the speed-up (not counting the slabs' halos)."""
-    box = tuple((max(0, n // 2 - w // 2), min(n, n // 2 - w // 2 + w)) for n, w in zip(shape, window))
-    size, share, total = tuple(shape), 0.0, 0.0
-    for st in plan.stages:
-        out_size = tuple(-(-n // s) for n, s in zip(size, st.stride))
-        box = changed(box, st, out_size)
-        share += math.prod(b - a for a, b in box)
-        total += math.prod(out_size)
-        size = out_size
-    return share / total
